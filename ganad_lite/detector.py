@@ -1,0 +1,187 @@
+"""`GANAD`: the scikit-learn-like face of the package (fit, score, save, load), with a run cache."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .device import hardware_info
+from .profiles import Profile, get_profile
+from .scoring import Scores, Standardizer, score_images
+from .training import Trainer, check_images
+
+
+def default_cache_dir() -> Path:
+    """Where trained runs are cached: $GANAD_RUNS, else ~/.cache/ganad_lite/runs."""
+    return Path(os.environ.get("GANAD_RUNS") or Path.home() / ".cache" / "ganad_lite" / "runs")
+
+
+def data_fingerprint(images: torch.Tensor) -> str:
+    """Short hash of the training images' shape, dtype and bytes: the run cache's data identity."""
+    x = images.detach().cpu().contiguous()
+    h = hashlib.sha1(f"{tuple(x.shape)}{x.dtype}".encode())
+    h.update(x.numpy().tobytes() if x.dtype != torch.bfloat16 else x.float().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+class GANAD:
+    """WGAN-GP generator and critic plus a jointly trained encoder, for one class of normal images.
+
+    >>> det = GANAD(epochs=2).fit(train_images)          # uint8 (N, C, H, W) or float in [0, 1]
+    >>> det.fit_standardizer(heldout_normal_images)     # statistics for the standardised score
+    >>> s = det.score(test_images)                       # Scores: residual, origin, maps, ...
+    >>> s.score(weight=0.05)                             # lambda * L_n + (1 - lambda) * L_o
+    """
+
+    def __init__(self, config: TrainConfig | None = None, *, device=None, cache_dir: str | Path | None | bool = None,
+                 progress: bool = True, **overrides):
+        self.config = (config or TrainConfig()).replace(**overrides) if overrides else (config or TrainConfig())
+        self.device = device
+        self.cache_dir = None if cache_dir is False else Path(cache_dir) if cache_dir else default_cache_dir()
+        self.progress = progress
+        self.trainer: Trainer | None = None
+        self.standardizer: Standardizer | None = None
+        self.run_dir: Path | None = None
+        self.loaded_from_cache = False
+        self.profile: str | None = None
+
+    @classmethod
+    def from_profile(cls, image_shape, experiment: str, profile: str | Profile | None = None, seed: int = 0,
+                     **kwargs) -> "GANAD":
+        """A detector whose budget (width, epochs, batch, lr) comes from a profile's row for `experiment`."""
+        p = get_profile(profile)
+        config = TrainConfig(image_shape=tuple(image_shape), ngf=p.width, ndf=p.width, epochs=p.epochs_for(experiment),
+                             batch_size=p.batch_size, lr=p.lr, seed=seed)
+        det = cls(config, **kwargs)
+        det.profile = p.name
+        return det
+
+    # -- training ------------------------------------------------------------------------------------
+    def fit(self, images, *, validation=None, normal=None) -> "GANAD":
+        """Train on normal images (N, C, H, W), or load the cached run with the same config and data.
+
+        validation: optional (images, labels) scored after each epoch for a validation-AUROC curve.
+        normal: optional held-out normal images for the standardised score (see `fit_standardizer`).
+        An interrupted fit resumes from its last checkpoint when called again.
+        """
+        images = check_images(images, name="training images")
+        if tuple(images.shape[1:]) != self.config.image_shape:
+            self.config = self.config.replace(image_shape=tuple(images.shape[1:]))
+        ckpt = None
+        if self.cache_dir is not None:
+            self.run_dir = self.cache_dir / f"{self.config.model_key()}-{data_fingerprint(images)}"
+            ckpt = self.run_dir / "checkpoint.pt"
+        if ckpt is not None and ckpt.exists():
+            try:
+                self.trainer = Trainer.from_checkpoint(ckpt, self.device, log_every=self.config.log_every)
+            except CheckpointError as err:
+                raise CheckpointError(f"{err} (cached run folder: {self.run_dir})") from err
+        else:
+            self.trainer = Trainer(self.config, self.device)
+        self.loaded_from_cache = self.trainer.epoch >= self.config.epochs
+        if not self.loaded_from_cache:
+            if self.run_dir is not None:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                _write_json(self.run_dir / "config.json", self.config.to_dict())
+            t0 = time.perf_counter()
+            self.trainer.train(images, checkpoint_path=ckpt, validation=validation, progress=self.progress)
+            if self.run_dir is not None:
+                _write_json(self.run_dir / "history.json", {"history": self.trainer.history, "epochs": self.trainer.epoch_log})
+                _write_json(self.run_dir / "run.json", {
+                    "profile": self.profile, "hardware": hardware_info(self.trainer.device),
+                    "seed": self.config.seed, "train_seconds": self.trainer.train_seconds,
+                    "wall_seconds_this_call": time.perf_counter() - t0, "n_train": int(images.shape[0])})
+        for m in self.trainer.models.values():
+            m.eval()
+        if normal is not None:
+            self.fit_standardizer(normal)
+        return self
+
+    def _require_fitted(self) -> Trainer:
+        if self.trainer is None:
+            raise RuntimeError("this detector is not trained: call fit(images) or GANAD.load(path) first")
+        return self.trainer
+
+    @property
+    def generator(self):
+        return self._require_fitted().generator
+
+    @property
+    def critic(self):
+        return self._require_fitted().critic
+
+    @property
+    def encoder(self):
+        return self._require_fitted().encoder
+
+    @property
+    def history(self) -> list[dict]:
+        """Loss records every `log_every` generator steps: epoch, step, critic_loss, wasserstein, penalty, ..."""
+        return self._require_fitted().history
+
+    @property
+    def epoch_log(self) -> list[dict]:
+        """One record per epoch: time and, when a validation set was given, validation AUROCs."""
+        return self._require_fitted().epoch_log
+
+    @property
+    def train_seconds(self) -> float:
+        return self._require_fitted().train_seconds
+
+    # -- scoring -------------------------------------------------------------------------------------
+    def score(self, images, method: str = "encoder", **kwargs) -> Scores:
+        """Score query images (N, C, H, W); see `scoring.score_images` for the methods and options."""
+        t = self._require_fitted()
+        kwargs.setdefault("amp", self.config.amp)
+        s = score_images(t.generator, t.encoder, images, method=method, device=t.device, **kwargs)
+        s.standardizer = self.standardizer
+        return s
+
+    def fit_standardizer(self, normal_images, method: str = "encoder", **kwargs) -> Standardizer:
+        """Fit the mean and std of L_n and L_o on held-out normal images (never test images)."""
+        kwargs.setdefault("keep_maps", False)
+        self.standardizer = Standardizer.fit(self.score(normal_images, method=method, **kwargs))
+        return self.standardizer
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the models, config, history and standardiser to one checkpoint file (atomically)."""
+        state = self._require_fitted().state_dict()
+        state["standardizer"] = None if self.standardizer is None else vars(self.standardizer)
+        state["profile"] = self.profile
+        return save_checkpoint(state, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device=None) -> "GANAD":
+        """Load a detector saved with `save` (or a run folder's checkpoint.pt), with weights_only=True."""
+        state = load_checkpoint(path)
+        try:
+            config = TrainConfig.from_dict(state["config"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"checkpoint {path} has no usable config ({err}); retrain") from err
+        det = cls(config, device=device, cache_dir=False)
+        det.trainer = Trainer(config, device).load_state_dict(state)
+        for m in det.trainer.models.values():
+            m.eval()
+        if state.get("standardizer"):
+            det.standardizer = Standardizer(**state["standardizer"])
+        det.profile = state.get("profile")
+        return det
+
+    def __repr__(self) -> str:
+        status = f"trained {self.trainer.epoch} epochs" if self.trainer else "not trained"
+        return f"GANAD(image_shape={self.config.image_shape}, width={self.config.ngf}, {status})"
+

@@ -1,0 +1,49 @@
+"""Device choice, seeding and a short description of the hardware a run used."""
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+_KNOWN = ("cuda", "mps", "cpu")
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """Return the device to train on: the one asked for, else CUDA, then Apple MPS, then CPU."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type not in _KNOWN:
+        raise ValueError(f"unknown device {device!r}: use one of 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; pass device='cpu' or 'auto'")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for but this machine has no Apple MPS backend; use 'cpu' or 'auto'")
+    return dev
+
+
+def hardware_info(device: torch.device | None = None) -> dict:
+    """What ran the job: device name, CPU threads, torch version. Stored with every result."""
+    device = device or pick_device()
+    info = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    info["summary"] = info.get("gpu") or f"CPU ({info['cpu_count']} cores, {info['threads']} torch threads)"
+    return info
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) so that CPU runs repeat exactly."""
+    torch.manual_seed(seed)

@@ -1,0 +1,74 @@
+"""Compute budgets: `smoke` (CI), `cpu` (a laptop) and `full` (the thesis protocol, on a GPU).
+
+The same code runs in all three; only budgets, subsets and, for `smoke` and `cpu`, network widths shrink.
+Choose one by argument or the GANAD_PROFILE environment variable; the default is `full` when CUDA is
+present and `cpu` otherwise. Every run records the profile it used.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    width: int                        # ngf = ndf
+    batch_size: int
+    lr: float
+    epochs: dict = field(default_factory=dict)      # per experiment: mnist, cifar10, mvtec
+    max_train: int | None = None      # cap on normal training images (None: all)
+    max_test: int | None = None       # cap on test images, stratified (None: all)
+    seeds: tuple[int, ...] = (0,)     # seeds for the headline numbers
+    mvtec_sizes: tuple[int, ...] = (28, 64)
+    search_steps: int = 100           # latent-search Adam steps
+    search_restarts: int = 4
+
+    def epochs_for(self, experiment: str) -> int:
+        return self.epochs[experiment]
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        "smoke", "CI: seconds per model; proves the code path, its numbers mean nothing",
+        width=8, batch_size=50, lr=1e-4, epochs={"mnist": 1, "cifar10": 1, "mvtec": 2},
+        max_train=300, max_test=300, mvtec_sizes=(28, 32), search_steps=5, search_restarts=2),
+    "cpu": Profile(
+        "cpu", "a 2-core laptop: real but reduced experiments, minutes per chapter",
+        width=16, batch_size=50, lr=2e-4, epochs={"mnist": 6, "cifar10": 8, "mvtec": 60},
+        max_train=None, max_test=None, mvtec_sizes=(28, 64), search_steps=50, search_restarts=4),
+    "full": Profile(
+        "full", "the thesis protocol (ngf = ndf = 64, thesis epochs, all data): a GPU",
+        width=64, batch_size=50, lr=1e-4, epochs={"mnist": 32, "cifar10": 50, "mvtec": 64},
+        seeds=(0, 1, 2), mvtec_sizes=(28, 64, 128), search_steps=200, search_restarts=8),
+}
+
+
+def get_profile(name: str | Profile | None = None) -> Profile:
+    """The profile asked for, else $GANAD_PROFILE, else `full` with CUDA and `cpu` without."""
+    if isinstance(name, Profile):
+        return name
+    name = name or os.environ.get("GANAD_PROFILE") or ("full" if torch.cuda.is_available() else "cpu")
+    try:
+        return PROFILES[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}: choose one of {sorted(PROFILES)} "
+                         "(argument `profile=` or the GANAD_PROFILE environment variable)") from None
+
+
+def profile_table() -> str:
+    """The budgets as a Markdown table (the README shows the same table)."""
+    head = "| profile | width (ngf = ndf) | batch | lr | epochs MNIST / CIFAR-10 / MVTec | train cap | test cap | MVTec sizes | for |"
+    rows = [head, "|" + "---|" * 9]
+    for p in PROFILES.values():
+        e = p.epochs
+        rows.append(f"| `{p.name}` | {p.width} | {p.batch_size} | {p.lr:g} | {e['mnist']} / {e['cifar10']} / {e['mvtec']} | "
+                    f"{p.max_train or 'all'} | {p.max_test or 'all'} | {', '.join(map(str, p.mvtec_sizes))} | {p.description} |")
+    return "\n".join(rows)

@@ -1,0 +1,186 @@
+"""Anomaly scores: reconstruct a query through E and G, then mix a residual and an origin distance.
+
+For a query Q in [0, 1]^(C x H x W) with latent estimate z_hat:
+    w(X) = (X - min X) / (max X - min X)                      per image (0 for a flat image)
+    L_n  = || w(Q) - w(G(z_hat)) ||_2 / N_x,   N_x = C H W     residual term
+    L_o  = - || z_hat ||_2 / sqrt(N_z)                         origin term (anomalies sit nearer 0)
+    a    = lambda L_n + (1 - lambda) L_o                       anomalous iff a > alpha
+The residual map |w(Q) - w(G(z_hat))|, averaged over channels, localises the anomaly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .training import as_float_images, check_images
+
+METHODS = ("encoder", "search", "hybrid")
+
+
+def minmax_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Per-image min-max normalisation of (N, C, H, W) to [0, 1]; a flat image (max = min) maps to 0."""
+    flat = x.flatten(1)
+    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    span = hi - lo
+    out = torch.where(span > eps, (flat - lo) / span.clamp_min(eps), torch.zeros_like(flat))
+    return out.view_as(x)
+
+
+def residual_terms(query: torch.Tensor, recon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_n (N,) and the residual map (N, H, W) of query and reconstruction, both (N, C, H, W) in [0, 1]."""
+    diff = minmax_normalize(query) - minmax_normalize(recon)
+    n_x = diff[0].numel()
+    return diff.flatten(1).norm(2, dim=1) / n_x, diff.abs().mean(1)
+
+
+def origin_term(z: torch.Tensor) -> torch.Tensor:
+    """L_o = -||z||_2 / sqrt(N_z) for latents (N, N_z)."""
+    return -z.norm(2, dim=1) / math.sqrt(z.shape[1])
+
+
+@dataclass
+class Standardizer:
+    """Mean and standard deviation of L_n and L_o on held-out normal images."""
+
+    residual_mean: float
+    residual_std: float
+    origin_mean: float
+    origin_std: float
+
+    @classmethod
+    def fit(cls, scores: "Scores") -> "Standardizer":
+        std = lambda a: float(max(np.std(a), 1e-12))  # noqa: E731
+        return cls(float(np.mean(scores.residual)), std(scores.residual), float(np.mean(scores.origin)), std(scores.origin))
+
+
+@dataclass
+class Scores:
+    """Every term of the anomaly score for N query images, as NumPy arrays.
+
+    residual: L_n (N,); origin: L_o (N,); z: latents (N, N_z); maps: residual maps (N, H, W) or None;
+    recon: reconstructions (N, C, H, W) in [0, 1] or None; standardizer: term statistics of held-out
+    normals (set by `GANAD.score` once the detector has seen them) for `standardized=True`.
+    """
+
+    residual: np.ndarray
+    origin: np.ndarray
+    z: np.ndarray
+    maps: np.ndarray | None = None
+    recon: np.ndarray | None = None
+    method: str = "encoder"
+    standardizer: Standardizer | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.residual)
+
+    def score(self, weight: float = 0.05, standardized: bool = False) -> np.ndarray:
+        """The anomaly score a = weight * L_n + (1 - weight) * L_o, per image (N,).
+
+        weight is the reader's lambda in [0, 1] (Berg et al. use 0.05). With standardized=True each term
+        is first z-scored with the held-out normal statistics, so that lambda weighs terms of equal scale.
+        """
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"score weight (lambda) must lie in [0, 1], got {weight}")
+        r, o = self.residual, self.origin
+        if standardized:
+            s = self.standardizer
+            if s is None:
+                raise ValueError("standardized scores need held-out normal statistics: call "
+                                 "detector.fit_standardizer(normal_images) or pass `normal=` to score_images")
+            r, o = (r - s.residual_mean) / s.residual_std, (o - s.origin_mean) / s.origin_std
+        return weight * r + (1.0 - weight) * o
+
+    def decide(self, threshold: float, weight: float = 0.05, standardized: bool = False) -> np.ndarray:
+        """Boolean decisions (N,): anomalous iff score > threshold (the reader's alpha)."""
+        return self.score(weight, standardized) > threshold
+
+    def subset(self, index) -> "Scores":
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return Scores(self.residual[index], self.origin[index], self.z[index], pick(self.maps), pick(self.recon),
+                      self.method, self.standardizer)
+
+
+def latent_search(generator: nn.Module, query: torch.Tensor, *, steps: int = 100, restarts: int = 4,
+                  lr: float = 0.05, init: torch.Tensor | None = None, generator_rng: torch.Generator | None = None
+                  ) -> torch.Tensor:
+    """Find z minimising ||Q - G(z)||^2 by Adam over z, batched over images and restarts (AnoGAN / ADGAN).
+
+    query: (N, C, H, W) float in [0, 1]. init: (N, N_z) starting points (the hybrid method passes E(Q));
+    otherwise `restarts` starts per image are drawn from N(0, I) and the best final fit is kept.
+    Returns z_hat (N, N_z). The generator's weights are not changed.
+    """
+    n, latent_dim = query.shape[0], generator[0].in_features
+    if init is None:
+        z = torch.randn(n * restarts, latent_dim, device=query.device, generator=generator_rng)
+    else:
+        restarts, z = 1, init.detach().clone()
+    target = query.repeat_interleave(restarts, 0)
+    z.requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    params = [p.requires_grad for p in generator.parameters()]
+    generator.requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            for _ in range(steps):
+                per_image = (generator(z) - target).pow(2).flatten(1).mean(1)
+                opt.zero_grad(set_to_none=True)
+                per_image.sum().backward()
+                opt.step()
+            with torch.no_grad():
+                final = (generator(z) - target).pow(2).flatten(1).mean(1)
+    finally:
+        for p, flag in zip(generator.parameters(), params):
+            p.requires_grad_(flag)
+    best = final.view(n, restarts).argmin(1)
+    return z.detach().view(n, restarts, latent_dim)[torch.arange(n, device=z.device), best]
+
+
+@torch.no_grad()
+def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: str = "encoder",
+                 batch_size: int = 1000, keep_maps: bool = True, keep_recon: bool = False, device=None,
+                 search_steps: int = 100, search_restarts: int = 4, hybrid_steps: int = 20, seed: int = 0,
+                 amp: bool = False) -> Scores:
+    """Score images (N, C, H, W) (uint8 or float in [0, 1]) in batches, without gradients for the weights.
+
+    method: "encoder" (z_hat = E(Q), the default), "search" (latent search from random starts) or
+    "hybrid" (start at E(Q), then `hybrid_steps` search steps).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown scoring method {method!r}: choose one of {METHODS}")
+    device = device or next(generator.parameters()).device
+    image_shape = None
+    if isinstance(generator[-1], nn.Sigmoid):  # the output shape is known from one cheap forward
+        image_shape = tuple(generator(torch.zeros(1, generator[0].in_features, device=device)).shape[1:])
+    images = check_images(images, image_shape, "query images")
+    was_training = generator.training, encoder.training
+    generator.eval()
+    encoder.eval()
+    rng = torch.Generator(device=device).manual_seed(seed)
+    parts = {k: [] for k in ("residual", "origin", "z", "maps", "recon")}
+    use_amp = amp and torch.device(device).type == "cuda"
+    for start in range(0, images.shape[0], batch_size):
+        q = as_float_images(images[start:start + batch_size].to(device, non_blocking=True))
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            if method == "encoder":
+                z = encoder(q).float()
+            elif method == "search":
+                z = latent_search(generator, q, steps=search_steps, restarts=search_restarts, generator_rng=rng)
+            else:
+                z = latent_search(generator, q, steps=hybrid_steps, init=encoder(q).float())
+            recon = generator(z).float()
+        l_n, maps = residual_terms(q, recon)
+        parts["residual"].append(l_n)
+        parts["origin"].append(origin_term(z))
+        parts["z"].append(z)
+        if keep_maps:
+            parts["maps"].append(maps)
+        if keep_recon:
+            parts["recon"].append(recon)
+    generator.train(was_training[0])
+    encoder.train(was_training[1])
+    out = {k: torch.cat(v).cpu().numpy() if v else None for k, v in parts.items()}  # one copy back at the end
+    return Scores(out["residual"], out["origin"], out["z"], out["maps"], out["recon"], method)
