@@ -17,8 +17,11 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type not in _KNOWN:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in _KNOWN:
         raise ValueError(f"unknown device {device!r}: use one of 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; pass device='cpu' or 'auto'")

@@ -20,7 +20,8 @@ def gradient_penalty(critic: nn.Module, x_hat: torch.Tensor, scores: torch.Tenso
     if scores is None:
         scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).float().norm(2, dim=1)
+    grad = grad.flatten(1)
+    norms = (grad.float() if grad.dtype in (torch.float16, torch.bfloat16) else grad).norm(2, dim=1)
     return ((norms - 1.0) ** 2).mean(), norms
 
 
