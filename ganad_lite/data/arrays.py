@@ -108,19 +108,21 @@ def read_bundle(path: str | os.PathLike, class_names: list[str]) -> dict:
     return out
 
 
-def _from_torchvision(cls, root: Path, download: bool) -> dict:
-    """Both splits of a torchvision dataset class (MNIST or CIFAR10) as uint8 NCHW tensors."""
-    out = {}
+def _from_torchvision(cls_name: str, root: Path, download: bool) -> dict:
+    """Both splits of a torchvision dataset ("MNIST" or "CIFAR10") as uint8 NCHW tensors."""
+    import torchvision.datasets  # imported only here: it is slow to import and rarely needed
+
+    cls, out = getattr(torchvision.datasets, cls_name), {}
     for part, train in (("train", True), ("test", False)):
         ds = cls(str(root), train=train, download=download and train)
         x = ds.data.numpy() if torch.is_tensor(ds.data) else np.asarray(ds.data)
-        out[f"x_{part}"] = _nchw(x, f"{cls.__name__} {part}", root)
+        out[f"x_{part}"] = _nchw(x, f"{cls_name} {part}", root)
         out[f"y_{part}"] = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
     return out
 
 
 def _load(name: str, root, download, tv_folder: str, bundles: list[str], classes: list[str],
-          tv_class, sample: str, get_full: str) -> ArrayDataset:
+          tv_class: str, sample: str, get_full: str, sample_note: str = "") -> ArrayDataset:
     """Shared search order of load_mnist and load_cifar10 (see the module docstring)."""
     r = data_root(root)
     tv_dir = r / tv_folder
@@ -132,7 +134,7 @@ def _load(name: str, root, download, tv_folder: str, bundles: list[str], classes
                             f"load_{name}(download=True) with internet, or use an array bundle. {get_full}") from e
         return ArrayDataset(**parts, class_names=list(classes), source="full", name=name, path=str(tv_dir))
     for b in bundles:
-        found = sorted(r.glob(b), key=lambda p: (p.name != f"{name}.npz", p.name)) if r.is_dir() else []
+        found = sorted(r.glob(b)) if r.is_dir() else []
         if found:
             return ArrayDataset(**read_bundle(found[0], classes), source="full", name=name, path=str(found[0]))
     if _wants_download(download):
@@ -147,7 +149,8 @@ def _load(name: str, root, download, tv_folder: str, bundles: list[str], classes
                                 f"and the shipped sample {path} is missing too. {get_full}")
     parts = read_bundle(path, classes)
     notice = (f"{name}: using the small sample shipped with ganad_lite ({len(parts['x_train'])} train / "
-              f"{len(parts['x_test'])} test images), not the full dataset: nothing found under {r}. {get_full}")
+              f"{len(parts['x_test'])} test images{sample_note}), not the full dataset: nothing found under {r}. "
+              f"{get_full}")
     notify(notice)
     return ArrayDataset(**parts, source="sample", notice=notice, name=name, path=str(path))
 
@@ -157,11 +160,10 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool | None = No
 
     Falls back to the shipped sample (400 train / 200 test images per digit) with a notice.
     """
-    from torchvision.datasets import MNIST
     get_full = ("To get the full data: set GANAD_DATA (or root=) to a folder holding mnist.npz "
                 "(x_train, y_train, x_test, y_test, uint8) or torchvision's MNIST/raw/, or call "
                 "load_mnist(download=True) (or set GANAD_DOWNLOAD=1) with internet.")
-    return _load("mnist", root, download, "MNIST/raw", ["mnist.npz"], MNIST_CLASSES, MNIST,
+    return _load("mnist", root, download, "MNIST/raw", ["mnist.npz"], MNIST_CLASSES, "MNIST",
                  "mnist_sample.npz", get_full)
 
 
@@ -171,9 +173,9 @@ def load_cifar10(root: str | os.PathLike | None = None, download: bool | None = 
     A bundle may hold only some classes' training images; protocols check. Falls back to the shipped
     sample (500 automobile train images, 80 test images per class; JPEG-decoded) with a notice.
     """
-    from torchvision.datasets import CIFAR10
     get_full = ("To get the full data: set GANAD_DATA (or root=) to a folder holding torchvision's "
                 "cifar-10-batches-py/ or a cifar10*.npz bundle (x_train, y_train, x_test, y_test, uint8), or call "
                 "load_cifar10(download=True) (or set GANAD_DOWNLOAD=1) with internet.")
     return _load("cifar10", root, download, "cifar-10-batches-py", ["cifar10.npz", "cifar10*.npz"],
-                 CIFAR10_CLASSES, CIFAR10, "cifar10_sample.npz", get_full)
+                 CIFAR10_CLASSES, "CIFAR10", "cifar10_sample.npz", get_full,
+                 sample_note="; JPEG-decoded copies, not bit-exact CIFAR-10")

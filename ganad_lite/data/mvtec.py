@@ -176,8 +176,9 @@ def _fingerprint(cat_dir: Path, split: str) -> str:
         for dirpath, dirs, files in sorted(os.walk(cat_dir / top)):
             dirs.sort()
             for name in sorted(files):
-                st = os.stat(os.path.join(dirpath, name))
-                h.update(f"{os.path.relpath(os.path.join(dirpath, name), cat_dir)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                path = os.path.join(dirpath, name)
+                st = os.stat(path)
+                h.update(f"{os.path.relpath(path, cat_dir)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -203,7 +204,8 @@ def load_category(cat_dir: str | os.PathLike, split: str = "train", size: int = 
         raise DataError(f"channels must be 1 or 3 and size a positive integer (got channels={channels}, size={size})")
     arrays, target = None, None
     if cache:
-        prefix = f"mvtec_{cat_dir.name}_{split}_{size}_{channels}_"
+        where = hashlib.sha1(str(cat_dir.resolve()).encode()).hexdigest()[:8]  # same name, other folder
+        prefix = f"mvtec_{cat_dir.name}_{split}_{size}_{channels}_{where}_"
         folder = cache_dir(cat_dir.parent if cache_root is None else cache_root)
         target = folder / f"{prefix}{_fingerprint(cat_dir, split)}.npz"
         if target.is_file():

@@ -119,7 +119,8 @@ def _class_index(normal_class: int | str, ds: ArrayDataset) -> int:
     names = ds.class_names
     if isinstance(normal_class, str) and normal_class in names:
         return names.index(normal_class)
-    if isinstance(normal_class, (int, np.integer)) and not isinstance(normal_class, bool) and 0 <= normal_class < len(names):
+    is_int = isinstance(normal_class, (int, np.integer)) and not isinstance(normal_class, bool)
+    if is_int and 0 <= normal_class < len(names):
         return int(normal_class)
     raise DataError(f"unknown {ds.name} class {normal_class!r}; valid classes: "
                     + ", ".join(f"{i} {n}" for i, n in enumerate(names)))
@@ -147,7 +148,8 @@ def mnist_protocol(digit: int, root: str | os.PathLike | None = None, val_fracti
     train, val = _one_class(ds, k, val_fraction, seed)
     labels = (ds.y_test != k).long()
     meta = _meta("mnist", k, ds.source, ds.notice, seed, val_fraction, (train, val, labels), path=ds.path,
-                 protocol=f"train: training images of digit {k} (minus val); test: all test images, anomaly = other digits")
+                 protocol=f"train: training images of digit {k} (minus val); test: all test images, "
+                          "anomaly = any other digit")
     return Split(train, val, ds.x_test, labels, None, [ds.class_names[i] for i in ds.y_test.tolist()],
                  f"mnist_digit{k}", meta)
 
@@ -257,7 +259,8 @@ def _thesis_draw(train_set, test_set, val_fraction: float, seed: int, n_train: i
         n_val = int(round(val_fraction * len(train_set)))
         want = len(train_set) - n_val
         notes.append(f"{cat}: train/good has only {len(train_set)} images, so the thesis mode trains on {want} "
-                     f"and validates on {n_val} (instead of {THESIS_MVTEC_TRAIN} + {int(round(val_fraction * THESIS_MVTEC_TRAIN))}).")
+                     f"and validates on {n_val} (instead of {THESIS_MVTEC_TRAIN} and "
+                     f"{int(round(val_fraction * THESIS_MVTEC_TRAIN))}).")
     if want < 1:
         raise DataError(f"{cat}'s train/good has {len(train_set)} images: too few for training plus validation")
     perm = np.random.default_rng([seed, 0]).permutation(len(train_set))

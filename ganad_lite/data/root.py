@@ -7,6 +7,7 @@ Decoded MVTec folders are cached in ``<root>/.ganad_cache``; when the root is re
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -37,7 +38,16 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def _writable(folder: Path) -> bool:
-    """True if ``folder`` exists or can be created and a file can be written in it."""
+    """True if ``folder`` exists or can be created and a file can be written in it.
+
+    A folder (or its nearest existing parent) without any write permission bit counts as read-only even
+    for root, who could write there anyway: a dataset folder marked read-only is never written into.
+    """
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not probe.stat().st_mode & 0o222 or not os.access(probe, os.W_OK):
+        return False
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe"):
@@ -66,5 +76,9 @@ def cache_dir(root: str | os.PathLike | None = None) -> Path:
 
 
 def notify(notice: str) -> None:
-    """Show a fallback notice (a DataFallbackWarning, visible in notebooks and logs)."""
-    warnings.warn(notice, DataFallbackWarning, stacklevel=3)
+    """Show a fallback notice (a DataFallbackWarning, visible in notebooks and logs), attributed to the
+    first caller outside this package."""
+    here, frame, level = str(Path(__file__).parent), sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(notice, DataFallbackWarning, stacklevel=level)
