@@ -24,9 +24,9 @@ class TrainConfig:
     n_critic: int = 5               # critic updates per generator update
     gp_weight: float = 10.0         # gradient-penalty weight (the thesis's lambda = 10)
     lr: float = 1e-4                # Adam learning rate (the thesis's alpha = 1e-4)
-    betas: tuple[float, float] = (0.0, 0.9)
+    betas: tuple[float, float] = (0.0, 0.9)  # Adam (beta1, beta2) of WGAN-GP
     encoder_weight: float = 1.0     # weight of |G(z) - G(E(G(z)))|_1 in the joint G+E loss
-    seed: int = 0
+    seed: int = 0                   # weights, batches, z and eps all follow from it
     amp: bool = False               # bf16 autocast (CUDA only)
     channels_last: bool = False     # channels-last memory format (CUDA only)
     log_every: int = 20             # generator steps between reads of the losses (the only host syncs)
