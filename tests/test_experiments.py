@@ -1,0 +1,226 @@
+"""Experiments: tables, thresholds, baselines and reproduce on tiny data (shipped samples, synthetic MVTec)."""
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from ganad_lite import experiments as ex
+from ganad_lite import metrics
+from ganad_lite.data import make_synthetic_mvtec
+from ganad_lite.profiles import Profile
+
+pytestmark = pytest.mark.filterwarnings("ignore::ganad_lite.data.DataFallbackWarning")  # samples are expected here
+
+TINY = Profile("tiny", "tests: one generator step per model", width=4, batch_size=25, lr=1e-4,
+               epochs={"mnist": 1, "cifar10": 1, "mvtec": 1}, max_train=50, max_test=60, mvtec_sizes=(28, 32),
+               search_steps=2, search_restarts=1)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """An empty data root (MNIST / CIFAR-10 fall back to the shipped samples) holding one synthetic MVTec
+    category, and a private run cache."""
+    root = tmp_path_factory.mktemp("data")
+    make_synthetic_mvtec(root, "synthetic", n_train=30, n_test_good=8, n_test_defect=12, size=32, seed=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANAD_DATA", str(root))
+        mp.setenv("GANAD_RUNS", str(tmp_path_factory.mktemp("runs")))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def mnist(env):
+    return ex.run_mnist(TINY, digits=[0, 1], progress=False)
+
+
+@pytest.fixture(scope="module")
+def mvtec(env):
+    return ex.run_mvtec(TINY, progress=False)
+
+
+def _metric_values(df):
+    values = df.drop(columns=[c for c in df.columns if c[0] == ex.REPORTED]).to_numpy(dtype=float)
+    return values[~np.isnan(values)]
+
+
+def test_mnist_table_rows_columns_and_thesis_cells(mnist):
+    table = ex.results_table(mnist.summary())
+    assert list(table.index) == ["digit 0", "digit 1", "mean"]
+    for col in [("GAN", "AUROC"), ("GAN", "AP"), (ex.HELDOUT, "F1"), (ex.OPTIMISTIC, "F1"), ("all anomalous", "F1"),
+                ("PCA baseline", "AUROC"), (ex.REPORTED, "F1")]:
+        assert col in table.columns
+    assert not any(c[0] == "pixel level" for c in table.columns)
+    values = _metric_values(table)
+    assert values.size and ((values >= 0) & (values <= 1)).all()
+    assert table.loc["digit 1", (ex.REPORTED, "F1")] == pytest.approx(ex.THESIS["mnist"]["f1_per_digit"][1] / 100)
+    assert table.loc["mean", (ex.REPORTED, "P")] == pytest.approx(ex.THESIS["mnist"]["precision"] / 100)
+    per_digit = table.loc[["digit 0", "digit 1"], ("GAN", "AUROC")]
+    assert table.loc["mean", ("GAN", "AUROC")] == pytest.approx(per_digit.mean())
+
+
+def test_trivial_baseline_is_the_label_ratio(mnist):
+    for run in mnist.runs:
+        p = run.labels.mean()
+        for m in run.metrics.values():
+            assert m["trivial_all_anomalous"]["precision"] == pytest.approx(p)
+            assert m["trivial_all_anomalous"]["f1"] == pytest.approx(2 * p / (1 + p))
+
+
+def test_heldout_threshold_comes_from_val_scores(mnist):
+    for run in mnist.runs:
+        val = run.detector.score(run.split.val, keep_maps=False)  # the held-out normals, scored again
+        for variant, (weight, standardized) in ex.VARIANTS.items():
+            m = run.metrics[variant]
+            expected = np.quantile(val.score(weight, standardized), ex.QUANTILE)
+            assert m["heldout_threshold"]["threshold"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+            prf = metrics.precision_recall_f1(run.labels, run.score(variant), expected)
+            assert m["heldout_threshold"]["f1"] == pytest.approx(prf["f1"])
+            assert m["best_test_threshold_optimistic"]["f1"] >= m["heldout_threshold"]["f1"] - 1e-12
+            assert m["best_test_threshold_optimistic"]["f1"] >= m["trivial_all_anomalous"]["f1"] - 1e-12
+
+
+def test_pca_baseline_is_evaluated_on_the_same_split(mnist):
+    run = mnist.runs[0]
+    assert run.baseline["n_test"] == len(run.split.test) and run.baseline["n_anomalous"] == int(run.labels.sum())
+    assert 0 <= run.baseline["auroc"] <= 1
+
+
+def test_seeds_are_averaged_with_their_spread(mnist):
+    result = ex.run_mnist(TINY, digits=[0], seeds=(0, 1), progress=False)  # seed 0 comes from the run cache
+    table = ex.results_table(result.summary())
+    aurocs = [r.metrics[ex.PRIMARY]["auroc"] for r in result.runs]
+    assert list(table.index) == ["digit 0"] and table.index.name == "normal class (2 seeds averaged)"
+    assert table.loc["digit 0", ("GAN", "AUROC")] == pytest.approx(np.mean(aurocs))
+    assert table.loc["digit 0", ("GAN", "AUROC sd (seeds)")] == pytest.approx(np.std(aurocs, ddof=1))
+
+
+def test_variants_table_lists_every_variant_with_its_fixed_lambda(mnist):
+    table = ex.variants_table(mnist.summary())
+    assert list(table.index) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
+    assert list(table["λ"]) == [w for w, _ in ex.VARIANTS.values()]
+    assert table["AUROC"].between(0, 1).all()
+
+
+def test_cifar10_automobile_row_carries_thesis_and_berg(env):
+    result = ex.run_cifar10(TINY, progress=False)
+    summary = result.summary()
+    table = ex.results_table(summary)
+    assert list(table.index) == ["automobile"]
+    assert table.loc["automobile", (ex.REPORTED, "F1")] == pytest.approx(0.8916)
+    assert ex.variants_table(summary).loc[ex.VARIANT_NAMES["origin"], "Berg et al. AUROC"] == pytest.approx(0.70)
+    assert result.runs[0].labels.mean() == pytest.approx(0.5)
+
+
+def test_mvtec_runs_every_size_with_pixel_metrics(mvtec):
+    assert [r.name for r in mvtec.runs] == ["mvtec_synthetic_thesis_28", "mvtec_synthetic_full_32"]
+    table = ex.results_table(mvtec.summary())
+    assert list(table.index) == ["synthetic 28x28 (thesis)", "synthetic 32x32 (full)", "mean",
+                                 "thesis: mean of 15 categories, 28x28"]
+    pixel = table[[c for c in table.columns if c[0] == "pixel level"]]
+    assert list(pixel.columns.get_level_values(1)) == ["AUROC", "AU-PRO", "PCA AUROC", "PCA AU-PRO"]
+    assert pixel.iloc[:2].notna().all().all() and ((pixel.iloc[:2] >= 0) & (pixel.iloc[:2] <= 1)).all().all()
+    assert table.loc["thesis: mean of 15 categories, 28x28", (ex.REPORTED, "F1")] == pytest.approx(0.7945)
+    run = mvtec.runs[1]
+    masks = run.split.test_masks[:, 0].numpy()
+    assert run.metrics[ex.PRIMARY]["pixel_auroc"] == pytest.approx(metrics.pixel_auroc(masks, run.scores.maps))
+    assert "pixel AUROC" in ex.pixel_verdict(mvtec.summary())
+    assert set(ex.by_type_table(run).index) == set(run.split.test_types)
+
+
+def test_reproduce_writes_results_json_and_pngs(env, mvtec, tmp_path):
+    folder = ex.reproduce("mvtec", TINY, out_dir=tmp_path, progress=False)
+    assert folder == tmp_path / "tiny" / "mvtec"
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["profile"]["name"] == "tiny" and saved["seeds"] == [0] and saved["wall_seconds"] >= 0
+    assert saved["hardware"]["summary"] and saved["command"].endswith("--profile tiny")
+    assert all(r["loaded_from_cache"] for r in saved["runs"])  # the same runs as the `mvtec` fixture
+    pngs = {p.name for p in folder.glob("*.png")}
+    assert {"grid_mvtec_synthetic_full_32.png", "curves_mvtec_synthetic_full_32.png",
+            "hist_mvtec_synthetic_full_32.png"} <= pngs
+    loaded = ex.load_results("mvtec", "tiny", out_dir=tmp_path)
+    committed = ex.results_table(loaded)
+    live = ex.results_table(mvtec.summary())
+    assert np.allclose(_metric_values(committed), _metric_values(live))
+    assert "tiny profile" in ex.provenance(loaded) and "seed(s) 0" in ex.provenance(loaded)
+
+
+def test_results_dir_is_found_from_the_book_folder(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "results" / "cpu" / "mnist").mkdir(parents=True)
+    (tmp_path / "results" / "cpu" / "mnist" / "results.json").write_text('{"experiment": "mnist"}')
+    (tmp_path / "book").mkdir()
+    monkeypatch.delenv("GANAD_RESULTS", raising=False)
+    monkeypatch.chdir(tmp_path / "book")
+    assert ex.results_dir() == tmp_path / "results"
+    assert ex.load_results("mnist", "cpu") == {"experiment": "mnist"}
+    assert ex.committed_results("mnist", "smoke") == [("cpu", {"experiment": "mnist"}), ("full", None)]
+    monkeypatch.setenv("GANAD_RESULTS", str(tmp_path / "elsewhere"))
+    assert ex.load_results("mnist", "cpu") is None
+
+
+def test_bigger_profiles():
+    assert ex.bigger_profiles("smoke") == ["cpu", "full"]
+    assert ex.bigger_profiles("cpu") == ["full"]
+    assert ex.bigger_profiles("full") == []
+
+
+def test_class_balance_study_keeps_auroc_and_moves_f1():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(400), np.ones(400)].astype(int)
+    scores = rng.normal(size=800) + 1.5 * labels
+    study = ex.class_balance_study(labels, scores, threshold=0.75, shares=(0.1, 0.5, 0.9), draws=5)
+    shares = study.index.to_numpy()
+    assert np.allclose(study["F1 all anomalous"], 2 * shares / (1 + shares), atol=0.01)
+    assert study["F1"].is_monotonic_increasing
+    assert study["AUROC"].max() - study["AUROC"].min() < 0.05
+
+
+def test_contaminate_replaces_the_asked_share_and_keeps_the_test_set(env):
+    split = ex.make_split("mnist", 3, TINY)
+    pool = split.test[:0].new_full((40, *split.image_shape), 255)  # white images: easy to count
+    dirty = ex.contaminate(split, pool, 0.2, seed=1)
+    assert int((dirty.train.flatten(1) == 255).all(1).sum()) == round(0.2 * len(split.train))
+    assert int((dirty.val.flatten(1) == 255).all(1).sum()) == round(0.2 * len(split.val))
+    assert dirty.test is split.test and dirty.meta["contamination"] == 0.2
+    assert ex.contaminate(split, pool, 0.0).train.equal(split.train)
+    with pytest.raises(ValueError, match="fraction"):
+        ex.contaminate(split, pool, 1.0)
+
+
+def test_thesis_operating_point_and_binormal_auroc():
+    d = 1.3  # equal-variance binormal: the point at threshold d / 2 has TPR = 1 - FPR = Phi(d / 2)
+    assert ex.binormal_auroc(norm.cdf(d / 2), 1 - norm.cdf(d / 2)) == pytest.approx(norm.cdf(d / math.sqrt(2)))
+    # 900 anomalies, 100 normals, TP = 800, FP = 20: P = 800 / 820, R = 800 / 900, FPR = 0.2
+    assert ex.implied_false_positive_rate(800 / 820, 800 / 900, 0.9) == pytest.approx(0.2)
+    op = ex.thesis_operating_point("cifar10", 0.5)
+    assert op["f1_all_anomalous"] == pytest.approx(2 / 3) and 0 < op["fpr"] < 1
+
+
+def _summary(rows):
+    """A minimal summary with (label digit, GAN AUROC, PCA AUROC) rows."""
+    def run(k, gan, pca):
+        m = {"auroc": gan, "heldout_threshold": {"f1": 0.5}, "best_test_threshold_optimistic": {"f1": 0.9},
+             "trivial_all_anomalous": {"f1": 0.8}}
+        return {"meta": {"dataset": "mnist", "normal_class": k}, "metrics": {ex.PRIMARY: m},
+                "pca_baseline": {"auroc": pca}, "config": {"seed": 0}}
+    return {"experiment": "mnist", "profile": {"name": "cpu"}, "runs": [run(*r) for r in rows]}
+
+
+def test_verdicts_follow_the_numbers():
+    mixed = ex.pca_verdict(_summary([(0, 0.9, 0.7), (1, 0.6, 0.8)]))
+    assert "GAN is ahead" in mixed and "digit 0" in mixed and "PCA is ahead" in mixed and "digit 1" in mixed
+    behind = ex.pca_verdict(_summary([(0, 0.5, 0.9)]))
+    assert "On no row does the GAN beat" in behind
+    assert "within" in ex.pca_verdict(_summary([(0, 0.800, 0.805)]))
+    text = ex.thesis_verdict(_summary([(0, 0.9, 0.7)]))
+    assert "0.500" in text and "0.900" in text and "0.988" in text and "below that trivial baseline" in text
+
+
+def test_curve_reading_and_errors(mnist):
+    assert ex.curve_reading(mnist.runs[0], TINY).startswith("Only")  # one generator step: no trend to read
+    with pytest.raises(ValueError, match="unknown experiment"):
+        ex.make_split("svhn", 0, TINY)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        ex.run_experiment("svhn", TINY)
