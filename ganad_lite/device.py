@@ -43,7 +43,8 @@ def hardware_info(device: torch.device | None = None) -> dict:
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
-    info["summary"] = info.get("gpu") or f"CPU ({info['cpu_count']} cores, {info['threads']} torch threads)"
+    threads = f"{info['threads']} torch thread" + ("s" if info["threads"] != 1 else "")
+    info["summary"] = info.get("gpu") or f"CPU ({info['cpu_count']} cores, {threads})"
     return info
 
 

@@ -217,8 +217,9 @@ def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 2
     source, notice = "full", ""
     try:
         cat_dir = find_category(category, root)
-    except DataNotFoundError:
-        if fallback != "synthetic" or category not in MVTEC_CATEGORIES + ("synthetic",):
+    except DataError as err:  # an unknown name is a DataError, a missing official one a DataNotFoundError
+        stand_in = category == "synthetic" or (isinstance(err, DataNotFoundError) and category in MVTEC_CATEGORIES)
+        if fallback != "synthetic" or not stand_in:
             raise
         cat_dir, notice = _synthetic_category(category, root)
         source = "synthetic"
