@@ -24,9 +24,10 @@ METHODS = ("encoder", "search", "hybrid")
 def minmax_normalize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Per-image min-max normalisation of (N, C, H, W) to [0, 1]; a flat image (max = min) maps to 0."""
     flat = x.flatten(1)
-    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    lo, hi = torch.aminmax(flat, dim=1, keepdim=True)  # one pass for both
     span = hi - lo
-    out = torch.where(span > eps, (flat - lo) / span.clamp_min(eps), torch.zeros_like(flat))
+    out = (flat - lo).div_(span.clamp_min(eps))
+    out.masked_fill_(~(span > eps), 0.0)  # flat (or NaN) images -> 0; in place, no second full-size tensor
     return out.view_as(x)
 
 

@@ -1,0 +1,253 @@
+"""Training on several GPUs: one model with DistributedDataParallel, or many one-class runs spread over devices.
+
+1. `DistributedTrainer`: one model, data-parallel over the processes of a `torchrun` job (or any initialised
+   process group). Every process draws the same global batch indices, z and eps from the same seeded stream
+   and keeps its own slice of the batch, and DDP averages the gradients; since every loss is a mean over the
+   batch, the run follows the single-process run on the same global batch (up to rounding).
+
+   The gradient penalty needs a double backward, which DDP does not support through its reducer
+   (pytorch/pytorch#63812, #63929). The penalty's input gradient is therefore taken with
+   `torch.autograd.grad(..., create_graph=True)` *inside* the DDP-wrapped forward: grads taken that way with
+   respect to inputs are local (never all-reduced, and the penalty is per sample anyway), and the one ordinary
+   `backward()` of the full critic loss then reaches each parameter's gradient accumulator exactly once, where
+   DDP's all-reduce hooks fire. The generator step calls the plain (unwrapped) critic, whose weights are frozen
+   there, and wraps G and E in one module so that G's two uses fall within one DDP forward.
+
+       torchrun --nproc_per_node=4 -m ganad_lite.distributed --experiment mnist --normal 3 --out runs/mnist3.pt
+
+2. `spread_runs`: independent runs (e.g. the ten MNIST digits) mapped round-robin onto devices, one worker
+   process per device running its share one after another.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .config import TrainConfig
+from .losses import gradient_penalty, interpolate
+from .training import Trainer
+
+
+class _CriticLoss(nn.Module):
+    """critic loss (losses.critic_loss) as a module, so that DDP wraps the whole computation."""
+
+    def __init__(self, critic: nn.Module, gp_weight: float):
+        super().__init__()
+        self.critic, self.gp_weight = critic, gp_weight
+
+    def forward(self, real, fake, eps) -> torch.Tensor:
+        n = real.shape[0]
+        fake = fake.detach().to(real.dtype)  # bf16 under autocast
+        x_hat = interpolate(real, fake, eps).requires_grad_(True)
+        scores = self.critic(torch.cat([real, fake])).float()
+        penalty, _ = gradient_penalty(self.critic, x_hat)  # local input gradient, create_graph=True
+        wasserstein = scores[:n].mean() - scores[n:].mean()
+        return torch.stack([-wasserstein + self.gp_weight * penalty, wasserstein, penalty])
+
+
+class _GeneratorLoss(nn.Module):
+    """-D(G(z)) and |G(z) - G(E(G(z)))|_1 (losses.generator_losses) with G and E as the DDP-wrapped parameters."""
+
+    def __init__(self, generator: nn.Module, encoder: nn.Module, critic: nn.Module):
+        super().__init__()
+        self.generator, self.encoder = generator, encoder
+        self._critic = [critic]  # not a submodule: its (frozen) weights stay out of this DDP's buckets
+
+    def forward(self, z) -> torch.Tensor:
+        fake = self.generator(z)
+        adversarial = -self._critic[0](fake).float().mean()
+        encoder = (fake - self.generator(self.encoder(fake))).abs().float().mean()
+        return torch.stack([adversarial, encoder])
+
+
+class DistributedTrainer(Trainer):
+    """A `Trainer` whose steps run data-parallel over an initialised process group (e.g. under torchrun).
+
+    config.batch_size is the global batch; each of the W processes computes on batch_size / W images.
+    Every process keeps the full weights, the data and the same random stream (so the epoch permutation, z and
+    eps are those of a one-process run); checkpoints are written by rank 0 only and resume on any world size.
+    """
+
+    def __init__(self, config: TrainConfig, device=None, *, find_unused_parameters: bool = False):
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("DistributedTrainer needs an initialised process group: run under torchrun, or call "
+                               "torch.distributed.init_process_group first (backend 'nccl' on GPUs, 'gloo' on CPU)")
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        if config.batch_size % self.world:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.world} processes; "
+                             f"use a multiple of {self.world}")
+        super().__init__(config, device)
+        ids = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else None
+        self.ddp_critic = DistributedDataParallel(_CriticLoss(self.critic, config.gp_weight), device_ids=ids,
+                                                  find_unused_parameters=find_unused_parameters)
+        self.ddp_generator = DistributedDataParallel(_GeneratorLoss(self.generator, self.encoder, self.critic),
+                                                     device_ids=ids, find_unused_parameters=find_unused_parameters)
+
+    def _shard(self, x: torch.Tensor) -> torch.Tensor:
+        """This process's rows of a global batch (first dim)."""
+        b = x.shape[0] // self.world
+        return x[self.rank * b:(self.rank + 1) * b]
+
+    def critic_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One critic update on the global batch `real` (N images, as `Trainer.critic_step`): this process
+        computes on its N / W rows. The batch indices, z and eps are drawn as in one process."""
+        n = real.shape[0]
+        real = self._shard(real)
+        z = self._shard(self._z(n))
+        eps = self._shard(torch.rand(n, device=self.device, generator=self.rng))
+        with self._autocast():
+            with torch.no_grad():
+                fake = self.generator(z)
+            loss, wasserstein, penalty = self.ddp_critic(real, fake, eps)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()  # DDP all-reduces (averages) the critic's gradients here
+        self.opt_d.step()
+        return {"loss": loss.detach(), "wasserstein": wasserstein.detach(), "penalty": penalty.detach()}
+
+    def generator_step(self, n: int) -> dict[str, torch.Tensor]:
+        """One joint G + E update on the global batch of n latents (this process takes n / W of them)."""
+        z = self._shard(self._z(n))
+        self.critic.requires_grad_(False)
+        try:
+            with self._autocast():
+                adversarial, encoder = self.ddp_generator(z)
+                loss = adversarial + self.config.encoder_weight * encoder
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            self.critic.requires_grad_(True)
+        return {"loss": loss.detach(), "adversarial": adversarial.detach(), "encoder": encoder.detach()}
+
+    def _log(self, means: torch.Tensor, bar, checkpoint_path, steps: int) -> None:
+        means = means.clone()
+        dist.all_reduce(means)  # mean over processes of per-process means = the global-batch mean
+        super()._log(means / self.world, bar, checkpoint_path, steps)
+
+    def save(self, path):
+        self._saved_epoch = self.epoch
+        if self.rank == 0:
+            return super().save(path)
+        return Path(path)
+
+
+# -- spreading independent runs over devices --------------------------------------------------------------------
+def assign_round_robin(items: Sequence[Any], devices: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    """items[i] -> worker i % len(devices); returns one (device, [its items in order]) per worker.
+
+    A device may be listed twice (two workers share it, e.g. ["cpu", "cpu"] or a large GPU)."""
+    if not devices:
+        raise ValueError("no devices given: pass e.g. available_devices()")
+    plan = [(str(d), []) for d in devices]
+    for i, item in enumerate(items):
+        plan[i % len(devices)][1].append(item)
+    return plan
+
+
+def available_devices() -> list[str]:
+    """Every visible CUDA device ("cuda:0", "cuda:1", ...), else ["cpu"]."""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [f"cuda:{i}" for i in range(n)] or ["cpu"]
+
+
+def _device_worker(fn, device: str, indexed_items, queue, threads):
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        for i, item in indexed_items:
+            queue.put((i, "ok", fn(item, device)))
+    except BaseException as err:  # noqa: BLE001 -- reported to the parent, which raises
+        import traceback
+        queue.put((-1, "error", f"on {device}: {type(err).__name__}: {err}\n{traceback.format_exc()}"))
+
+
+def spread_runs(fn: Callable[[Any, str], Any], items: Sequence[Any], devices: Sequence[str] | None = None,
+                *, threads_per_worker: int | None = None) -> list[Any]:
+    """Run fn(item, device) for every item, items spread round-robin over devices, one process per device entry.
+
+    fn must be a module-level function (it is pickled into spawned workers) and return something picklable
+    (e.g. a results dict or a checkpoint path; large tensors are better saved to disk by the worker).
+    Returns the results in the order of `items`. With one device, runs in this process.
+    """
+    devices = [str(d) for d in (devices or available_devices())]
+    if len(devices) == 1:
+        return [fn(item, devices[0]) for item in items]
+    plan = assign_round_robin(list(enumerate(items)), devices)
+    ctx = torch.multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_device_worker, args=(fn, dev, share, queue, threads_per_worker), daemon=False)
+             for dev, share in plan if share]
+    for p in procs:
+        p.start()
+    results: dict[int, Any] = {}
+    try:
+        while len(results) < len(items):
+            i, status, value = queue.get()
+            if status == "error":
+                raise RuntimeError(f"a worker failed {value}")
+            results[i] = value
+    finally:
+        for p in procs:
+            p.join(timeout=None if len(results) == len(items) else 1)
+            if p.is_alive():
+                p.terminate()
+    return [results[i] for i in range(len(items))]
+
+
+# -- torchrun entry point ----------------------------------------------------------------------------------------
+def init_from_env() -> torch.device:
+    """Initialise the process group from torchrun's environment; returns this process's device."""
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl")
+        return torch.device("cuda", local)
+    dist.init_process_group("gloo")
+    return torch.device("cpu")
+
+
+def main(argv=None) -> None:
+    from .data import cifar10_protocol, mnist_protocol, mvtec_protocol
+    from .profiles import get_profile
+
+    p = argparse.ArgumentParser(description="Train one model data-parallel under torchrun "
+                                            "(torchrun --nproc_per_node=N -m ganad_lite.distributed ...)")
+    p.add_argument("--experiment", choices=["mnist", "cifar10", "mvtec"], required=True)
+    p.add_argument("--normal", default="0", help="MNIST digit, CIFAR-10 class name or MVTec category")
+    p.add_argument("--profile", default=None, help="smoke, cpu or full (default: GANAD_PROFILE or by hardware)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="checkpoint path (written by rank 0)")
+    args = p.parse_args(argv)
+    device = init_from_env()
+    try:
+        prof = get_profile(args.profile)
+        if args.experiment == "mnist":
+            split = mnist_protocol(int(args.normal), seed=args.seed)
+        elif args.experiment == "cifar10":
+            split = cifar10_protocol(args.normal, seed=args.seed)
+        else:
+            split = mvtec_protocol(args.normal, seed=args.seed)
+        train = split.train if prof.max_train is None else split.subsample(max_train=prof.max_train).train
+        config = TrainConfig(image_shape=tuple(train.shape[1:]), ngf=prof.width, ndf=prof.width,
+                             epochs=args.epochs or prof.epochs_for(args.experiment), batch_size=prof.batch_size,
+                             lr=prof.lr, seed=args.seed)
+        trainer = DistributedTrainer(config, device)
+        trainer.train(train, checkpoint_path=args.out, progress=trainer.rank == 0)
+        if trainer.rank == 0:
+            print(f"trained {split.name} on {trainer.world} processes in {trainer.train_seconds:.1f} s -> {args.out}")
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
