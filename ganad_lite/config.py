@@ -27,8 +27,9 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.9)  # Adam (beta1, beta2) of WGAN-GP
     encoder_weight: float = 1.0     # weight of |G(z) - G(E(G(z)))|_1 in the joint G+E loss
     seed: int = 0                   # weights, batches, z and eps all follow from it
-    amp: bool = False               # bf16 autocast (CUDA only)
+    amp: bool = False               # bf16 autocast (CUDA, and CPUs with native bf16)
     channels_last: bool = False     # channels-last memory format (CUDA only)
+    compile: bool = False           # torch.compile the forwards without double backward (Trainer.compile)
     log_every: int = 20             # generator steps between reads of the losses (the only host syncs)
 
     def __post_init__(self):
@@ -57,7 +58,8 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def model_key(self) -> str:
-        """Short hash of every setting that shapes the trained weights (all but `log_every`)."""
+        """Short hash of every setting that shapes the trained weights (all but `log_every` and `compile`)."""
         d = self.to_dict()
         d.pop("log_every")
+        d.pop("compile")
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

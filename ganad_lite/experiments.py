@@ -109,6 +109,15 @@ class OneClassResult:
                 "loaded_from_cache": self.detector.loaded_from_cache}
 
 
+def scrub_paths(text: str) -> str:
+    """Replace this machine's data root and home folder in text meant for committed files by
+    `$GANAD_DATA` and `~`, so results say where data came from without naming a machine's folders."""
+    root = str(gdata.data_root().resolve())
+    if root != "/":
+        text = text.replace(root, "$GANAD_DATA")
+    return text.replace(str(Path.home()), "~")
+
+
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
@@ -306,7 +315,7 @@ def reproduce(experiment: str, profile=None, out_dir="results", progress: bool =
     folder.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     summary["command"] = f"python -m ganad_lite reproduce --experiment {experiment} --profile {p.name}"
-    (folder / "results.json").write_text(json.dumps(_jsonable(summary), indent=1))
+    (folder / "results.json").write_text(scrub_paths(json.dumps(_jsonable(summary), indent=1)))
     for fig_name, fig in figures(result).items():
         fig.savefig(folder / f"{fig_name}.png", dpi=110, bbox_inches="tight")
         plt.close(fig)

@@ -42,7 +42,7 @@ PROFILES: dict[str, Profile] = {
         max_train=300, max_test=300, mvtec_sizes=(28, 32), search_steps=5, search_restarts=2),
     "cpu": Profile(
         "cpu", "a 2-core laptop: real but reduced experiments, minutes per chapter",
-        width=16, batch_size=50, lr=2e-4, epochs={"mnist": 6, "cifar10": 8, "mvtec": 60},
+        width=16, batch_size=50, lr=2e-4, epochs={"mnist": 12, "cifar10": 40, "mvtec": 300},
         max_train=None, max_test=None, mvtec_sizes=(28, 64), search_steps=50, search_restarts=4),
     "full": Profile(
         "full", "the thesis protocol (ngf = ndf = 64, thesis epochs, all data): a GPU",

@@ -102,6 +102,8 @@ class Trainer:
         self._pos = 0                            # generator steps done in that epoch
         self._saved_epoch = 0                    # epoch of the last checkpoint written
         self._compiled: dict[str, nn.Module] = {}  # torch.compile'd forwards, see compile()
+        if c.compile:
+            self.compile()
 
     @property
     def models(self) -> dict[str, nn.Module]:
