@@ -172,20 +172,7 @@ class CriticLossTrainer(Trainer):
 
     def __init__(self, config, device, loss_fn):
         super().__init__(config, device)
-        self.loss_fn = loss_fn
-
-    def critic_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        n = real.shape[0]
-        z = self._z(n)
-        eps = torch.rand(n, device=self.device, generator=self.rng)
-        with self._autocast():
-            with torch.no_grad():
-                fake = self.generator(z)
-            out = self.loss_fn(self.critic, real, fake, eps, self.config.gp_weight)
-        self.opt_d.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        self.opt_d.step()
-        return {k: v.detach() for k, v in out.items()}
+        self.critic_loss_fn = loss_fn
 
 
 def bench_width(width: int, args, device, report: Report, mm_rate: float) -> dict:
