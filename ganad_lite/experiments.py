@@ -26,7 +26,7 @@ from .detector import GANAD
 from .device import hardware_info, pick_device
 from .metrics import au_pro, auroc, evaluate, pixel_auroc, precision_recall_f1, quantile_threshold, trivial_baseline
 from .profiles import PROFILES, Profile, get_profile
-from .scoring import Scores
+from .scoring import Scores, Standardizer
 
 EXPERIMENTS = ("mnist", "cifar10", "mvtec")
 EXPERIMENT_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "mvtec": "MVTec AD"}
@@ -143,10 +143,11 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
     t0 = time.perf_counter()
     det = GANAD.from_profile(split.image_shape, experiment, profile, seed=seed, cache_dir=cache_dir,
                              device=device, progress=progress)
-    det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None, normal=split.val)
+    det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None)
     t1 = time.perf_counter()
+    normal = det.score(split.val, keep_maps=False)  # held-out normals, scored once: thresholds and standardiser
+    det.standardizer = normal.standardizer = Standardizer.fit(normal)
     test = det.score(split.test, keep_recon=True)
-    normal = det.score(split.val, keep_maps=False)
     t2 = time.perf_counter()
     labels = split.test_labels.numpy()
     metrics = _evaluate_variants(labels, test, normal)
