@@ -3,6 +3,7 @@
 28x28 follows the thesis exactly (with the 8 -> 7 crop of the WGAN-GP reference MNIST generator);
 power-of-two sizes from 16 to 256 use the same 5x5 kernels with one stride-2 stage per doubling.
 No normalisation layers anywhere: the gradient penalty is taken per sample.
+Every weight starts from He initialisation (see `he_init_`), as in the WGAN-GP reference code.
 """
 from __future__ import annotations
 
@@ -74,16 +75,40 @@ def _trunk(image_shape, ndf: int) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers), ch_in * 4 * 4
 
 
+def he_init_(module: nn.Module) -> nn.Module:
+    """He (Kaiming) uniform initialisation in place: weights with std sqrt(2 / fan_in), zero biases.
+
+    fan_in counts the inputs that reach one output: in_features for Linear, in_channels * k * k for
+    Conv2d and in_channels * k * k / stride^2 for ConvTranspose2d. PyTorch's default draws weights with
+    std 1 / sqrt(3 fan_in), about 2.4x smaller per layer; through the generator's four ReLU layers the
+    image then barely depends on z at the start (std over z about 0.005 of the [0, 1] range at width 16,
+    against 0.05 with He), and on some MNIST digits training never recovers from that near-constant start.
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if isinstance(layer, nn.Linear):
+                fan_in = layer.in_features
+            else:
+                k = layer.kernel_size[0] * layer.kernel_size[1]
+                fan_in = layer.in_channels * k
+                if isinstance(layer, nn.ConvTranspose2d):
+                    fan_in /= layer.stride[0] * layer.stride[1]
+            bound = math.sqrt(3.0) * math.sqrt(2.0 / fan_in)  # uniform(-b, b) has std b / sqrt(3)
+            nn.init.uniform_(layer.weight, -bound, bound)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
 def build_critic(image_shape, ndf: int = 64) -> nn.Sequential:
     """Critic D: images (N, C, H, W) in [0, 1] -> unbounded scores (N, 1)."""
     trunk, flat = _trunk(image_shape, ndf)
-    return nn.Sequential(*trunk, nn.Linear(flat, 1))
+    return he_init_(nn.Sequential(*trunk, nn.Linear(flat, 1)))
 
 
 def build_encoder(image_shape, latent_dim: int = 128, ndf: int = 64) -> nn.Sequential:
     """Encoder E: the critic's trunk with a final Linear to the latent space, (N, C, H, W) -> (N, latent_dim)."""
     trunk, flat = _trunk(image_shape, ndf)
-    return nn.Sequential(*trunk, nn.Linear(flat, latent_dim))
+    return he_init_(nn.Sequential(*trunk, nn.Linear(flat, latent_dim)))
 
 
 def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64) -> nn.Sequential:
@@ -91,11 +116,11 @@ def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64) -> nn.Seq
     c, size, _ = check_image_shape(image_shape)
     relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
     if size == 28:  # the thesis generator: 4 -> 8 (crop 7) -> 11 -> 28
-        return nn.Sequential(
+        return he_init_(nn.Sequential(
             nn.Linear(latent_dim, 4 * 4 * 4 * ngf), relu(), Reshape(4 * ngf, 4, 4),
             nn.ConvTranspose2d(4 * ngf, 2 * ngf, 5), relu(), Crop(7),
             nn.ConvTranspose2d(2 * ngf, ngf, 5), relu(),
-            nn.ConvTranspose2d(ngf, c, 8, stride=2), nn.Sigmoid())
+            nn.ConvTranspose2d(ngf, c, 8, stride=2), nn.Sigmoid()))
     n = _n_down(size)
     ch = ngf * min(2 ** (n - 1), 8)
     layers = [nn.Linear(latent_dim, 4 * 4 * ch), relu(), Reshape(ch, 4, 4)]
@@ -104,7 +129,7 @@ def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64) -> nn.Seq
         layers += [nn.ConvTranspose2d(ch, ch_out, 5, stride=2, padding=2, output_padding=1), relu()]
         ch = ch_out
     layers += [nn.ConvTranspose2d(ch, c, 5, stride=2, padding=2, output_padding=1), nn.Sigmoid()]
-    return nn.Sequential(*layers)
+    return he_init_(nn.Sequential(*layers))
 
 
 def count_parameters(module: nn.Module) -> int:

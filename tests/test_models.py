@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from ganad_lite.models import build_critic, build_encoder, build_generator, count_parameters, layer_table
+import math
+
+from torch import nn
+
+from ganad_lite.models import build_critic, build_encoder, build_generator, count_parameters, he_init_, layer_table
 
 
 def test_thesis_28x28_parameter_counts():
@@ -43,3 +47,39 @@ def test_no_normalisation_layers():
 def test_bad_image_shape(bad):
     with pytest.raises(ValueError, match="image_shape"):
         build_generator(bad)
+
+
+def test_he_init_scales_every_layer():
+    torch.manual_seed(0)
+    g = build_generator((1, 28, 28), 128, 16)
+    seen = set()
+    for layer in g.modules():
+        if isinstance(layer, (nn.Linear, nn.ConvTranspose2d)):
+            if isinstance(layer, nn.Linear):
+                fan_in = layer.in_features
+            else:
+                fan_in = layer.in_channels * layer.kernel_size[0] ** 2 / layer.stride[0] ** 2
+            assert float(layer.weight.std()) == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+            assert float(layer.bias.abs().max()) == 0.0
+            seen.add(type(layer))
+    assert seen == {nn.Linear, nn.ConvTranspose2d}
+
+
+def test_generator_output_depends_on_z_at_init():
+    # The reason for he_init_: with PyTorch's default initialisation this width-16 generator's images vary
+    # by about 0.005 across z at the start; with He initialisation by about 0.05.
+    torch.manual_seed(0)
+    g = build_generator((1, 28, 28), 128, 16)
+    with torch.no_grad():
+        spread = float(g(torch.randn(256, 128)).std(0).mean())
+    assert spread > 0.03
+    for layer in g.modules():  # the same network with PyTorch's default initialisation
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    with torch.no_grad():
+        assert float(g(torch.randn(256, 128)).std(0).mean()) < spread / 3
+
+
+def test_he_init_returns_module():
+    m = nn.Sequential(nn.Conv2d(3, 4, 5))
+    assert he_init_(m) is m
