@@ -13,17 +13,18 @@ def weights(trainer):
 
 
 def test_short_fit_lowers_reconstruction_error(tiny_images):
-    # The encoder loss |G(z) - G(E(G(z)))| starts near 0 (an untrained G makes near-constant images), so
-    # the meaningful check is on real images: |x - G(E(x))| must fall well below its value at initialisation.
+    # The encoder loss |G(z) - G(E(G(z)))| starts small (an untrained G's images vary little with z), so
+    # the meaningful check is on real images: |x - G(E(x))| must fall well below its value at initialisation
+    # (about 0.44 for these dark images against G's mid-grey start; 0.19 after 24 epochs).
     t = Trainer(TrainConfig(**{**TINY, "lr": 1e-3}))
     with torch.no_grad():
         before = (tiny_images - t.generator(t.encoder(tiny_images))).abs().mean()
-    t.train(tiny_images, epochs=12, progress=False)
+    t.train(tiny_images, epochs=24, progress=False)
     with torch.no_grad():
         after = (tiny_images - t.generator(t.encoder(tiny_images))).abs().mean()
     assert after < 0.6 * before
-    assert len(t.history) == 12 * t.steps_per_epoch(64)
-    assert t.epoch == 12 and len(t.epoch_log) == 12
+    assert len(t.history) == 24 * t.steps_per_epoch(64)
+    assert t.epoch == 24 and len(t.epoch_log) == 24
     assert {"critic_loss", "wasserstein", "penalty", "generator_loss", "encoder_loss"} <= set(t.history[-1])
 
 
