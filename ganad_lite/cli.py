@@ -140,8 +140,10 @@ def _reproduce(args) -> int:
     folder = reproduce(args.experiment, args.profile, out_dir=args.out, progress=not args.quiet,
                        root=args.data, device=args.device)
     summary = json.loads((folder / "results.json").read_text())
+    spread = summary.get("headline_by_seed", {}).get("sd")
+    spread = f" +- {spread:.4f} (sd over {len(summary['seeds'])} seeds)" if spread is not None else ""
     print(f"{args.experiment} [{summary['profile']['name']}, {summary['hardware']['summary']}]: mean AUROC "
-          f"{summary['mean']['auroc']:.4f} (PCA {summary['mean']['pca_auroc']:.4f}); "
+          f"{summary['mean']['auroc']:.4f}{spread} (PCA {summary['mean']['pca_auroc']:.4f}); "
           f"{time.perf_counter() - t0:.0f} s; wrote {folder}")
     return 0
 

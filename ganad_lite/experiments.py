@@ -228,9 +228,22 @@ class ExperimentResult:
                      "f1_all_anomalous": mean([m["trivial_all_anomalous"]["f1"] for m in primary]),
                      "pca_auroc": mean([r.baseline["auroc"] for r in self.runs]),
                      **{f"auroc_{v}": mean([r.metrics[v]["auroc"] for r in self.runs]) for v in VARIANTS}},
+            "headline_by_seed": seed_means(self.runs),
             "thesis": THESIS[self.experiment],
             "runs": [r.summary() for r in self.runs],
         }
+
+
+def seed_means(runs: list[OneClassResult]) -> dict:
+    """The headline (mean primary AUROC over all normal classes) for each seed, and their mean and standard
+    deviation: the spread of the headline number itself, not the average spread of the single runs."""
+    by_seed: dict[int, list[float]] = {}
+    for r in runs:
+        by_seed.setdefault(r.detector.config.seed, []).append(r.metrics[PRIMARY]["auroc"])
+    means = {str(seed): float(np.mean(v)) for seed, v in sorted(by_seed.items())}
+    values = list(means.values())
+    return {"auroc": means, "mean": float(np.mean(values)),
+            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}
 
 
 def _run_all(experiment: str, keys, profile: Profile, seeds, progress: bool, cache_dir, device, root=None,
@@ -489,6 +502,8 @@ def results_table(summary: dict, variant: str = PRIMARY, thesis: bool = True):
         df.insert(1, ("GAN", "AUROC sd (seeds)"), groups.std()[("GAN", "AUROC")])
     if len(df) > 1:
         df.loc["mean"] = df.mean(numeric_only=True)
+        if n_seeds > 1 and summary.get("headline_by_seed"):  # the spread of the mean itself over seeds
+            df.loc["mean", ("GAN", "AUROC sd (seeds)")] = summary["headline_by_seed"]["sd"]
     if summary["experiment"] == "mvtec" and thesis:
         df.loc["thesis: mean of 15 categories, 28x28"] = np.nan
     if thesis:

@@ -96,6 +96,20 @@ def test_seeds_are_averaged_with_their_spread(mnist):
     assert table.loc["digit 0", ("GAN", "AUROC sd (seeds)")] == pytest.approx(np.std(aurocs, ddof=1))
 
 
+def test_seed_means_give_the_spread_of_the_headline_itself():
+    from types import SimpleNamespace
+
+    def run(seed, auroc):
+        return SimpleNamespace(detector=SimpleNamespace(config=SimpleNamespace(seed=seed)),
+                               metrics={ex.PRIMARY: {"auroc": auroc}})
+    # two classes x three seeds: per-seed headlines 0.7, 0.8, 0.9
+    runs = [run(0, 0.6), run(0, 0.8), run(1, 0.7), run(1, 0.9), run(2, 0.8), run(2, 1.0)]
+    got = ex.seed_means(runs)
+    assert got["auroc"] == pytest.approx({"0": 0.7, "1": 0.8, "2": 0.9})
+    assert got["mean"] == pytest.approx(0.8) and got["sd"] == pytest.approx(0.1)
+    assert ex.seed_means(runs[:2])["sd"] is None  # one seed: no spread to report
+
+
 def test_variants_table_lists_every_variant_with_its_fixed_lambda(mnist):
     table = ex.variants_table(mnist.summary())
     assert list(table.index) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
