@@ -131,6 +131,16 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers such as 0,1,2, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds: give each seed once, got {text!r}")
+    return seeds
+
+
 def _reproduce(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
@@ -138,7 +148,7 @@ def _reproduce(args) -> int:
 
     t0 = time.perf_counter()
     folder = reproduce(args.experiment, args.profile, out_dir=args.out, progress=not args.quiet,
-                       root=args.data, device=args.device)
+                       root=args.data, device=args.device, seeds=args.seeds)
     summary = json.loads((folder / "results.json").read_text())
     spread = summary.get("headline_by_seed", {}).get("sd")
     spread = f" +- {spread:.4f} (sd over {len(summary['seeds'])} seeds)" if spread is not None else ""
@@ -188,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="regenerate a chapter's tables and grids into results/<profile>/<experiment>/")
     p.add_argument("--experiment", choices=("mnist", "cifar10", "mvtec"), required=True)
     p.add_argument("--out", default="results")
-    common(p)
-    p.set_defaults(seed=0)
+    p.add_argument("--seeds", default=None, type=_seed_list,
+                   help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
+    common(p, data=False)
+    p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
     p = sub.add_parser("profiles", help="print the budget table")
     p.add_argument("--profile", default=None)
     return parser

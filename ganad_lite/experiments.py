@@ -328,7 +328,9 @@ def reproduce(experiment: str, profile=None, out_dir="results", progress: bool =
     folder = Path(out_dir) / p.name / experiment
     folder.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
-    summary["command"] = f"python -m ganad_lite reproduce --experiment {experiment} --profile {p.name}"
+    seeds = kwargs.get("seeds")
+    summary["command"] = (f"python -m ganad_lite reproduce --experiment {experiment} --profile {p.name}"
+                          + (f" --seeds {','.join(map(str, seeds))}" if seeds else ""))
     (folder / "results.json").write_text(scrub_paths(json.dumps(_jsonable(summary), indent=1)))
     for fig_name, fig in figures(result).items():
         fig.savefig(folder / f"{fig_name}.png", dpi=110, bbox_inches="tight")

@@ -46,3 +46,21 @@ def test_bad_arguments(offline, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--dataset", "imagenet"])
+
+
+def test_reproduce_with_chosen_seeds(offline, capsys):
+    assert main(["reproduce", "--experiment", "cifar10", "--profile", "smoke", "--seeds", "0,1",
+                 "--out", str(offline / "results"), "--quiet"]) == 0
+    saved = json.loads((offline / "results" / "smoke" / "cifar10" / "results.json").read_text())
+    assert saved["seeds"] == [0, 1] and saved["command"].endswith("--profile smoke --seeds 0,1")
+    by_seed = saved["headline_by_seed"]
+    assert set(by_seed["auroc"]) == {"0", "1"} and by_seed["sd"] is not None
+    assert by_seed["mean"] == pytest.approx(saved["mean"]["auroc"])  # one class: mean of seeds = mean of runs
+    assert "sd over 2 seeds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["a", "0,0", "1,,2"])
+def test_reproduce_rejects_bad_seeds(bad, capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--experiment", "mnist", "--seeds", bad])
+    assert "--seeds" in capsys.readouterr().err
