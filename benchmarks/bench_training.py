@@ -61,9 +61,9 @@ class ReferenceLoop:
         c = self.config = config
         self.device = device
         torch.manual_seed(c.seed)
-        self.G = build_generator(c.image_shape, c.latent_dim, c.ngf).to(device)
-        self.D = build_critic(c.image_shape, c.ndf).to(device)
-        self.E = build_encoder(c.image_shape, c.latent_dim, c.ndf).to(device)
+        self.G = build_generator(c.image_shape, c.latent_dim, c.ngf, c.init).to(device)
+        self.D = build_critic(c.image_shape, c.ndf, c.init).to(device)
+        self.E = build_encoder(c.image_shape, c.latent_dim, c.ndf, c.init).to(device)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=c.betas)
         self.opt_g = torch.optim.Adam([*self.G.parameters(), *self.E.parameters()], lr=c.lr, betas=c.betas)
         data = ImageArrayDataset(images_nchw.permute(0, 2, 3, 1).numpy())

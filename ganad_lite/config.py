@@ -27,6 +27,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.0, 0.9)  # Adam (beta1, beta2) of WGAN-GP
     encoder_weight: float = 1.0     # weight of |G(z) - G(E(G(z)))|_1 in the joint G+E loss
     seed: int = 0                   # weights, batches, z and eps all follow from it
+    init: str = "he"                # weight initialisation: "he" (He et al.) or "torch" (PyTorch's defaults)
     amp: bool = False               # bf16 autocast (CUDA, and CPUs with native bf16)
     channels_last: bool = False     # channels-last memory format (CUDA only)
     compile: bool = False           # torch.compile the forwards without double backward (Trainer.compile)
@@ -38,6 +39,8 @@ class TrainConfig:
         for name in ("latent_dim", "ngf", "ndf", "epochs", "batch_size", "n_critic", "log_every"):
             if int(getattr(self, name)) < (0 if name == "epochs" else 1):
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.init not in ("he", "torch"):
+            raise ValueError(f"TrainConfig.init must be 'he' or 'torch', got {self.init!r}")
         if self.gp_weight < 0 or self.lr <= 0:
             raise ValueError(f"TrainConfig: gp_weight must be >= 0 and lr > 0 (got {self.gp_weight}, {self.lr})")
 

@@ -3,7 +3,8 @@
 28x28 follows the thesis exactly (with the 8 -> 7 crop of the WGAN-GP reference MNIST generator);
 power-of-two sizes from 16 to 256 use the same 5x5 kernels with one stride-2 stage per doubling.
 No normalisation layers anywhere: the gradient penalty is taken per sample.
-Every weight starts from He initialisation (see `he_init_`), as in the WGAN-GP reference code.
+Every weight starts from He initialisation (see `he_init_`), as in the WGAN-GP reference code, unless
+init="torch" asks for PyTorch's layer defaults.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 SUPPORTED_SIZES = (28, 16, 32, 64, 128, 256)
+INITS = ("he", "torch")  # weight initialisation schemes: he_init_, or PyTorch's layer defaults
 
 
 class Reshape(nn.Module):
@@ -99,28 +101,35 @@ def he_init_(module: nn.Module) -> nn.Module:
     return module
 
 
-def build_critic(image_shape, ndf: int = 64) -> nn.Sequential:
+def initialise_(module: nn.Module, init: str = "he") -> nn.Module:
+    """Apply the named scheme in place: "he" (he_init_) or "torch" (keep PyTorch's layer defaults)."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: choose one of {INITS}")
+    return he_init_(module) if init == "he" else module
+
+
+def build_critic(image_shape, ndf: int = 64, init: str = "he") -> nn.Sequential:
     """Critic D: images (N, C, H, W) in [0, 1] -> unbounded scores (N, 1)."""
     trunk, flat = _trunk(image_shape, ndf)
-    return he_init_(nn.Sequential(*trunk, nn.Linear(flat, 1)))
+    return initialise_(nn.Sequential(*trunk, nn.Linear(flat, 1)), init)
 
 
-def build_encoder(image_shape, latent_dim: int = 128, ndf: int = 64) -> nn.Sequential:
+def build_encoder(image_shape, latent_dim: int = 128, ndf: int = 64, init: str = "he") -> nn.Sequential:
     """Encoder E: the critic's trunk with a final Linear to the latent space, (N, C, H, W) -> (N, latent_dim)."""
     trunk, flat = _trunk(image_shape, ndf)
-    return he_init_(nn.Sequential(*trunk, nn.Linear(flat, latent_dim)))
+    return initialise_(nn.Sequential(*trunk, nn.Linear(flat, latent_dim)), init)
 
 
-def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64) -> nn.Sequential:
+def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64, init: str = "he") -> nn.Sequential:
     """Generator G: z (N, latent_dim) -> images (N, C, H, W) in [0, 1] (sigmoid output)."""
     c, size, _ = check_image_shape(image_shape)
     relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
     if size == 28:  # the thesis generator: 4 -> 8 (crop 7) -> 11 -> 28
-        return he_init_(nn.Sequential(
+        return initialise_(nn.Sequential(
             nn.Linear(latent_dim, 4 * 4 * 4 * ngf), relu(), Reshape(4 * ngf, 4, 4),
             nn.ConvTranspose2d(4 * ngf, 2 * ngf, 5), relu(), Crop(7),
             nn.ConvTranspose2d(2 * ngf, ngf, 5), relu(),
-            nn.ConvTranspose2d(ngf, c, 8, stride=2), nn.Sigmoid()))
+            nn.ConvTranspose2d(ngf, c, 8, stride=2), nn.Sigmoid()), init)
     n = _n_down(size)
     ch = ngf * min(2 ** (n - 1), 8)
     layers = [nn.Linear(latent_dim, 4 * 4 * ch), relu(), Reshape(ch, 4, 4)]
@@ -129,7 +138,7 @@ def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64) -> nn.Seq
         layers += [nn.ConvTranspose2d(ch, ch_out, 5, stride=2, padding=2, output_padding=1), relu()]
         ch = ch_out
     layers += [nn.ConvTranspose2d(ch, c, 5, stride=2, padding=2, output_padding=1), nn.Sigmoid()]
-    return he_init_(nn.Sequential(*layers))
+    return initialise_(nn.Sequential(*layers), init)
 
 
 def count_parameters(module: nn.Module) -> int:

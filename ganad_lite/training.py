@@ -84,9 +84,9 @@ class Trainer:
         self.device = pick_device(device)
         torch.manual_seed(config.seed)  # weight initialisation
         c = config
-        self.generator = build_generator(c.image_shape, c.latent_dim, c.ngf).to(self.device)
-        self.critic = build_critic(c.image_shape, c.ndf).to(self.device)
-        self.encoder = build_encoder(c.image_shape, c.latent_dim, c.ndf).to(self.device)
+        self.generator = build_generator(c.image_shape, c.latent_dim, c.ngf, c.init).to(self.device)
+        self.critic = build_critic(c.image_shape, c.ndf, c.init).to(self.device)
+        self.encoder = build_encoder(c.image_shape, c.latent_dim, c.ndf, c.init).to(self.device)
         if self._channels_last:
             for m in self.models.values():
                 m.to(memory_format=torch.channels_last)

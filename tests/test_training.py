@@ -28,6 +28,13 @@ def test_short_fit_lowers_reconstruction_error(tiny_images):
     assert {"critic_loss", "wasserstein", "penalty", "generator_loss", "encoder_loss"} <= set(t.history[-1])
 
 
+def test_init_is_part_of_the_run_key():
+    # a run cache filled before a change of initialisation must not be read as the new scheme's run
+    assert TrainConfig(**TINY).model_key() != TrainConfig(**TINY, init="torch").model_key()
+    t = Trainer(TrainConfig(**TINY, init="torch"))
+    assert float(t.generator[0].bias.abs().max()) > 0  # PyTorch's default init draws nonzero biases
+
+
 def test_same_seed_same_weights(tiny_images):
     a = Trainer(TrainConfig(**TINY)).train(tiny_images, epochs=1, progress=False)
     b = Trainer(TrainConfig(**TINY)).train(tiny_images, epochs=1, progress=False)
@@ -121,6 +128,8 @@ def test_bad_images(images, message):
 def test_bad_config_and_device():
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="init must be 'he' or 'torch'"):
+        TrainConfig(init="xavier")
     with pytest.raises(ValueError, match="unknown device"):
         Trainer(TrainConfig(**TINY), device="tpu")
     if not torch.cuda.is_available():
