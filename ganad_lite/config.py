@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+INITS = ("he", "torch")  # weight initialisation schemes: He et al., or PyTorch's layer defaults
+
 
 @dataclass
 class TrainConfig:
@@ -39,7 +41,7 @@ class TrainConfig:
         for name in ("latent_dim", "ngf", "ndf", "epochs", "batch_size", "n_critic", "log_every"):
             if int(getattr(self, name)) < (0 if name == "epochs" else 1):
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.init not in ("he", "torch"):
+        if self.init not in INITS:
             raise ValueError(f"TrainConfig.init must be 'he' or 'torch', got {self.init!r}")
         if self.gp_weight < 0 or self.lr <= 0:
             raise ValueError(f"TrainConfig: gp_weight must be >= 0 and lr > 0 (got {self.gp_weight}, {self.lr})")

@@ -13,8 +13,9 @@ import math
 import torch
 from torch import nn
 
+from .config import INITS
+
 SUPPORTED_SIZES = (28, 16, 32, 64, 128, 256)
-INITS = ("he", "torch")  # weight initialisation schemes: he_init_, or PyTorch's layer defaults
 
 
 class Reshape(nn.Module):

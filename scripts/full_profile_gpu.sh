@@ -39,6 +39,7 @@ step() {  # step <name> <reproduce arguments...>
 step mvtec --experiment mvtec
 step cifar10 --experiment cifar10
 step mnist_seed0 --experiment mnist --seeds 0
+rm -rf "$OUT/results/$PROFILE/mnist_seed0"
 cp -r "$OUT/results/$PROFILE/mnist" "$OUT/results/$PROFILE/mnist_seed0" 2>/dev/null
 step mnist --experiment mnist
 echo "total $((SECONDS - start)) s of a $BUDGET s budget" | tee -a "$OUT/logs/steps.txt"
