@@ -48,7 +48,7 @@ def main():
         t0 = time.perf_counter()
         det.fit(split.train)
         seconds = time.perf_counter() - t0
-        s = det.score(split.test, keep_maps=False)
+        s = det.score_terms(split.test, keep_maps=False)
         last = det.history[-1]
         runs["bf16" if amp else "fp32"] = {
             "train_seconds": seconds, "auroc_residual": auroc(split.test_labels, s.residual),

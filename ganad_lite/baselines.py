@@ -27,7 +27,7 @@ class PCABaseline:
         self.pca_ = PCA(n_components=min(self.n_components, *x.shape), random_state=self.seed).fit(x)
         return self
 
-    def score(self, images) -> tuple[np.ndarray, np.ndarray]:
+    def reconstruction_error(self, images) -> tuple[np.ndarray, np.ndarray]:
         """Image scores (N,) and residual maps (N, H, W) averaged over channels."""
         x = _flat(images)
         err = (x - self.pca_.inverse_transform(self.pca_.transform(x))) ** 2

@@ -87,9 +87,9 @@ def _score(args) -> int:
 
     det = GANAD.load(args.model, device=args.device)
     images = _load_images(args.images)
-    s = det.score(images, method=args.method, keep_maps=False)
+    s = det.score_terms(images, method=args.method, keep_maps=False)
     out = {"residual": s.residual.tolist(), "origin": s.origin.tolist(),
-           "score": s.score(args.weight, args.standardized).tolist(), "weight": args.weight,
+           "score": s.anomaly_score(args.weight, args.standardized).tolist(), "weight": args.weight,
            "standardized": args.standardized}
     if args.threshold is not None:
         out["threshold"] = args.threshold

@@ -41,8 +41,8 @@ class GANAD:
 
     >>> det = GANAD(epochs=2).fit(train_images)          # uint8 (N, C, H, W) or float in [0, 1]
     >>> det.fit_standardizer(heldout_normal_images)     # statistics for the standardised score
-    >>> s = det.score(test_images)                       # Scores: residual, origin, maps, ...
-    >>> s.score(weight=0.05)                             # lambda * L_n + (1 - lambda) * L_o
+    >>> s = det.score_terms(test_images)                       # Scores: residual, origin, maps, ...
+    >>> s.anomaly_score(weight=0.05)                             # lambda * L_n + (1 - lambda) * L_o
     """
 
     def __init__(self, config: TrainConfig | None = None, *, device=None, cache_dir: str | Path | None | bool = None,
@@ -141,7 +141,7 @@ class GANAD:
         return self._require_fitted().train_seconds
 
     # -- scoring -------------------------------------------------------------------------------------
-    def score(self, images, method: str = "encoder", **kwargs) -> Scores:
+    def score_terms(self, images, method: str = "encoder", **kwargs) -> Scores:
         """Score query images (N, C, H, W); see `scoring.score_images` for the methods and options."""
         t = self._require_fitted()
         kwargs.setdefault("amp", self.config.amp)
@@ -152,7 +152,7 @@ class GANAD:
     def fit_standardizer(self, normal_images, method: str = "encoder", **kwargs) -> Standardizer:
         """Fit the mean and std of L_n and L_o on held-out normal images (never test images)."""
         kwargs.setdefault("keep_maps", False)
-        self.standardizer = Standardizer.fit(self.score(normal_images, method=method, **kwargs))
+        self.standardizer = Standardizer.fit(self.score_terms(normal_images, method=method, **kwargs))
         return self.standardizer
 
     # -- persistence ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from . import data as gdata
 from .baselines import PCABaseline
 from .detector import GANAD
 from .device import hardware_info, pick_device
-from .metrics import au_pro, auroc, evaluate, pixel_auroc, precision_recall_f1, quantile_threshold, trivial_baseline
+from .metrics import au_pro, auroc, decide, evaluate, pixel_auroc, precision_recall_f1, quantile_threshold, trivial_baseline
 from .profiles import PROFILES, Profile, get_profile
 from .scoring import Scores, Standardizer
 
@@ -97,9 +97,9 @@ class OneClassResult:
     def labels(self) -> np.ndarray:
         return self.split.test_labels.numpy()
 
-    def score(self, variant: str = PRIMARY) -> np.ndarray:
+    def variant_scores(self, variant: str = PRIMARY) -> np.ndarray:
         """Test scores (T,) of a score variant (see VARIANTS)."""
-        return self.scores.score(*VARIANTS[variant])
+        return self.scores.anomaly_score(*VARIANTS[variant])
 
     def summary(self) -> dict:
         """JSON-ready summary: metrics, data description, timings and the training record."""
@@ -132,7 +132,7 @@ def monitoring_set(split, n: int = 400, seed: int = 0):
 def _evaluate_variants(labels, test: Scores, normal: Scores) -> dict:
     metrics = {}
     for name, (weight, standardized) in VARIANTS.items():
-        metrics[name] = evaluate(labels, test.score(weight, standardized), normal.score(weight, standardized), QUANTILE)
+        metrics[name] = evaluate(labels, test.anomaly_score(weight, standardized), normal.anomaly_score(weight, standardized), QUANTILE)
         metrics[name].update(weight=weight, standardized=standardized)
     return metrics
 
@@ -145,15 +145,15 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
                              device=device, progress=progress)
     det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None)
     t1 = time.perf_counter()
-    normal = det.score(split.val, keep_maps=False)  # held-out normals, scored once: thresholds and standardiser
+    normal = det.score_terms(split.val, keep_maps=False)  # held-out normals, scored once: thresholds and standardiser
     det.standardizer = normal.standardizer = Standardizer.fit(normal)
-    test = det.score(split.test, keep_recon=True)
+    test = det.score_terms(split.test, keep_recon=True)
     t2 = time.perf_counter()
     labels = split.test_labels.numpy()
     metrics = _evaluate_variants(labels, test, normal)
     pca = PCABaseline(seed=seed).fit(split.train)
-    pca_test, pca_maps = pca.score(split.test)
-    baseline = evaluate(labels, pca_test, pca.score(split.val)[0], QUANTILE)
+    pca_test, pca_maps = pca.reconstruction_error(split.test)
+    baseline = evaluate(labels, pca_test, pca.reconstruction_error(split.val)[0], QUANTILE)
     if split.test_masks is not None:
         masks = split.test_masks[:, 0].numpy()
         metrics[PRIMARY]["pixel_auroc"] = pixel_auroc(masks, test.maps)
@@ -572,7 +572,7 @@ def by_type_table(run: OneClassResult, variant: str = PRIMARY):
     at the held-out threshold, the mean score, and the AUROC of that kind against the normal test images."""
     import pandas as pd
 
-    types, y, s = np.asarray(run.split.test_types), run.labels, run.score(variant)
+    types, y, s = np.asarray(run.split.test_types), run.labels, run.variant_scores(variant)
     threshold = run.metrics[variant]["heldout_threshold"]["threshold"]
     normal = s[y == 0]
     rows = {}
@@ -581,7 +581,7 @@ def by_type_table(run: OneClassResult, variant: str = PRIMARY):
         anomalous = bool(y[sel].any())
         vs_normal = auroc(np.r_[np.zeros(len(normal)), np.ones(sel.sum())], np.r_[normal, s[sel]])
         rows[name] = {"label": "anomaly" if anomalous else "normal", "n": int(sel.sum()),
-                      "flagged at held-out threshold": float((s[sel] > threshold).mean()),
+                      "flagged at held-out threshold": float(decide(s[sel], threshold).mean()),
                       "mean score": float(s[sel].mean()),
                       "AUROC vs normal test images": vs_normal if anomalous else np.nan}
     df = pd.DataFrame(rows).T
@@ -757,7 +757,7 @@ def histogram_figure(run: OneClassResult, variant: str = PRIMARY):
     from . import viz
 
     m = run.metrics[variant]
-    fig = viz.score_histogram(run.score(variant), run.labels, reference=m["heldout_threshold"]["threshold"],
+    fig = viz.score_histogram(run.variant_scores(variant), run.labels, reference=m["heldout_threshold"]["threshold"],
                               xlabel=f"score: {VARIANT_NAMES[variant]}")
     ax = fig.axes[0]
     ax.axvline(m["best_test_threshold_optimistic"]["threshold"], color="0.4", lw=1.2, ls=":",
@@ -773,7 +773,7 @@ def by_type_figure(run: OneClassResult, variant: str = PRIMARY):
 
     y, types = run.labels, run.split.test_types
     normal = sorted({t for t, label in zip(types, y) if label == 0})
-    return viz.score_by_group(run.score(variant), types, run.metrics[variant]["heldout_threshold"]["threshold"],
+    return viz.score_by_group(run.variant_scores(variant), types, run.metrics[variant]["heldout_threshold"]["threshold"],
                               normal_groups=normal, xlabel=f"score: {VARIANT_NAMES[variant]}")
 
 
@@ -870,8 +870,8 @@ def quantile_study(run: OneClassResult, variant: str = PRIMARY, quantiles=(0.5, 
     with the share of test normals flagged (false-positive rate)."""
     import pandas as pd
 
-    y, s = run.labels, run.score(variant)
-    normal = run.normal_scores.score(*VARIANTS[variant])
+    y, s = run.labels, run.variant_scores(variant)
+    normal = run.normal_scores.anomaly_score(*VARIANTS[variant])
     rows = {}
     for q in quantiles:
         prf = precision_recall_f1(y, s, quantile_threshold(normal, q))
@@ -922,7 +922,7 @@ def contamination_study(digit: int = 0, fractions=(0.0, 0.02, 0.05, 0.1), gan_fr
     for f in sorted(set(fractions) | set(gan_fractions)):
         s = contaminate(split, pool, f, seed)
         pca = PCABaseline(seed=seed).fit(s.train)
-        row = {"PCA AUROC": auroc(y, pca.score(s.test)[0])}
+        row = {"PCA AUROC": auroc(y, pca.reconstruction_error(s.test)[0])}
         if f in gan_fractions:
             r = run_one(s, "mnist", p, seed, progress=progress, cache_dir=cache_dir, device=device)
             row.update({"GAN AUROC (L_n)": r.metrics[PRIMARY]["auroc"],

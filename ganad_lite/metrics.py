@@ -15,6 +15,21 @@ def _arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     return y, s
 
 
+def decide(scores, threshold: float) -> np.ndarray:
+    """The one decision rule of the package: anomalous iff score > threshold (the reader's alpha).
+
+    scores: (N,) anomaly scores; threshold: a finite number in the scores' units. Returns booleans (N,).
+    """
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold (alpha) must be a number, got {threshold!r}") from None
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold (alpha) must be finite, got {threshold}; take one from held-out normal "
+                         "scores, e.g. metrics.quantile_threshold(normal_scores, 0.95)")
+    return np.asarray(scores, dtype=np.float64) > threshold
+
+
 def _both_classes(y: np.ndarray) -> bool:
     return 0 < y.sum() < len(y)
 
@@ -22,7 +37,7 @@ def _both_classes(y: np.ndarray) -> bool:
 def precision_recall_f1(labels, scores, threshold: float) -> dict:
     """Precision, recall and F1 of the decision `score > threshold`, plus the confusion counts."""
     y, s = _arrays(labels, scores)
-    pred = (s > threshold).astype(int)
+    pred = decide(s, threshold).astype(int)
     p, r, f, _ = skm.precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
     tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
     return {"threshold": float(threshold), "precision": float(p), "recall": float(r), "f1": float(f),

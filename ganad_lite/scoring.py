@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .metrics import decide
 from .training import as_float_images, check_images
 
 METHODS = ("encoder", "search", "hybrid")
@@ -78,7 +79,7 @@ class Scores:
     def __len__(self) -> int:
         return len(self.residual)
 
-    def score(self, weight: float = 0.05, standardized: bool = False) -> np.ndarray:
+    def anomaly_score(self, weight: float = 0.05, standardized: bool = False) -> np.ndarray:
         """The anomaly score a = weight * L_n + (1 - weight) * L_o, per image (N,).
 
         weight is the reader's lambda in [0, 1] (Berg et al. use 0.05). With standardized=True each term
@@ -97,7 +98,7 @@ class Scores:
 
     def decide(self, threshold: float, weight: float = 0.05, standardized: bool = False) -> np.ndarray:
         """Boolean decisions (N,): anomalous iff score > threshold (the reader's alpha)."""
-        return self.score(weight, standardized) > threshold
+        return decide(self.anomaly_score(weight, standardized), threshold)
 
     def subset(self, index) -> "Scores":
         pick = lambda a: None if a is None else a[index]  # noqa: E731

@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
+from .metrics import decide
+
 MAP_CMAP = "inferno"        # residual maps
 NORMAL_COLOR = "tab:blue"   # label 0
 ANOMALY_COLOR = "tab:red"   # label 1
@@ -261,7 +263,7 @@ def auroc_vs_weight(scores, labels, weights=None, ax: Axes | None = None, standa
     """AUROC of a = lambda L_n + (1 - lambda) L_o against lambda, for the raw terms and, when `scores` carries
     held-out statistics (standardized=None) or standardized=True, for the standardised terms.
 
-    scores: a ganad_lite.Scores (anything with .score(weight, standardized) and .standardizer); labels (N,).
+    scores: a ganad_lite.Scores (anything with .anomaly_score(weight, standardized) and .standardizer); labels (N,).
     mark: lambdas to mark on the raw curve (0.05 is Berg et al.'s choice).
     """
     from sklearn.metrics import roc_auc_score
@@ -275,12 +277,12 @@ def auroc_vs_weight(scores, labels, weights=None, ax: Axes | None = None, standa
     if ax is None:
         ax = new_figure(figsize=(6, 3.6), layout="constrained").add_subplot()
     for std in variants:
-        auc = np.array([roc_auc_score(y, scores.score(w, std)) for w in weights])
+        auc = np.array([roc_auc_score(y, scores.anomaly_score(w, std)) for w in weights])
         line, = ax.plot(weights, auc, label="standardised terms" if std else "raw terms")
         if not std:
             for w in mark:
-                ax.plot([w], [roc_auc_score(y, scores.score(w, False))], "o", color=line.get_color())
-                ax.annotate(f"$\\lambda$ = {w:g}", (w, roc_auc_score(y, scores.score(w, False))),
+                ax.plot([w], [roc_auc_score(y, scores.anomaly_score(w, False))], "o", color=line.get_color())
+                ax.annotate(f"$\\lambda$ = {w:g}", (w, roc_auc_score(y, scores.anomaly_score(w, False))),
                             textcoords="offset points", xytext=(6, -12), fontsize=8)
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set_xlabel("$\\lambda$ (weight of the residual $L_n$)")
@@ -333,7 +335,7 @@ def pipeline_figure(queries, recon, maps, scores, threshold: float, labels=None,
         ax.text(0.3, 0.5, f"{score_label}\n$= {s[i]:.4g}$", va="center", fontsize=8)
         ax = fig.add_subplot(gs[i, 6])
         _clean(ax)
-        anomalous = s[i] > threshold
+        anomalous = bool(decide(s[i:i + 1], threshold)[0])
         truth = "" if labels is None else f"\n(truth: {'anomaly' if int(np.ravel(labels)[i]) else 'normal'})"
         ax.text(0.5, 0.5, ("$a > \\alpha$: anomaly" if anomalous else "$a \\leq \\alpha$: normal") + truth,
                 ha="center", va="center", fontsize=9, transform=ax.transAxes,

@@ -34,7 +34,7 @@ def _check(scores: Scores, labels, normal_scores: Scores | None) -> tuple[np.nda
         raise ValueError("labels must be 0 (normal) or 1 (anomaly)")
     if normal_scores is not None:
         if not isinstance(normal_scores, Scores):
-            raise TypeError("normal_scores must be the Scores of held-out normal images (detector.score(split.val))")
+            raise TypeError("normal_scores must be the Scores of held-out normal images (detector.score_terms(split.val))")
         if normal_scores.standardizer is None and scores.standardizer is not None:
             normal_scores = dataclasses.replace(normal_scores, standardizer=scores.standardizer)
     return y, normal_scores
@@ -49,13 +49,13 @@ def explorer_state(scores: Scores, labels, weight: float, threshold: float, stan
     held-out normals' scores, and heldout = precision/recall/F1 there.
     """
     y, normal_scores = _check(scores, labels, normal_scores)
-    a = scores.score(weight, standardized)
+    a = scores.anomaly_score(weight, standardized)
     out = {"weight": float(weight), "threshold": float(threshold), "standardized": bool(standardized),
            "score": a, "labels": y, "counts": metrics.precision_recall_f1(y, a, threshold),
            "auroc": metrics.auroc(y, a), "trivial": metrics.trivial_baseline(y),
            "quantile": quantile, "heldout_threshold": None, "heldout": None}
     if normal_scores is not None:
-        t = metrics.quantile_threshold(normal_scores.score(weight, standardized), quantile)
+        t = metrics.quantile_threshold(normal_scores.anomaly_score(weight, standardized), quantile)
         out["heldout_threshold"], out["heldout"] = t, metrics.precision_recall_f1(y, a, t)
     return out
 
@@ -109,7 +109,7 @@ def explorer_figure(scores: Scores, labels, weight: float, threshold: float, sta
     ax_hist.set_title("scores by class", fontsize=10)
     roc_plot(st["labels"], st["score"], operating_point=st["threshold"], ax=ax_roc, color="tab:purple")
     if st["heldout_threshold"] is not None and 0 < st["labels"].sum() < len(st["labels"]):
-        pred = st["score"] > st["heldout_threshold"]
+        pred = metrics.decide(st["score"], st["heldout_threshold"])
         y = st["labels"]
         ax_roc.plot([pred[y == 0].mean()], [pred[y == 1].mean()], "s", markerfacecolor="none", markeredgecolor="black",
                     markersize=8, label=f"held-out {st['quantile']:.0%} quantile")
@@ -176,7 +176,7 @@ class ThresholdExplorer:
         lo, hi, step = self._range(weight, standardized)
         if threshold is None:
             threshold = self._heldout(weight, standardized)
-            threshold = float(np.median(scores.score(weight, standardized))) if threshold is None else threshold
+            threshold = float(np.median(scores.anomaly_score(weight, standardized))) if threshold is None else threshold
         self.threshold_slider = w.FloatSlider(value=float(np.clip(threshold, lo, hi)), min=lo, max=hi, step=step,
                                               description="α (threshold)", continuous_update=False,
                                               readout_format=".4g", style=style, layout=layout)
@@ -200,9 +200,9 @@ class ThresholdExplorer:
 
     # scores and thresholds for the current settings
     def _mixed(self, weight: float, standardized: bool) -> np.ndarray:
-        a = self.scores.score(weight, standardized)
+        a = self.scores.anomaly_score(weight, standardized)
         if self.normal_scores is not None:
-            a = np.concatenate([a, self.normal_scores.score(weight, standardized)])
+            a = np.concatenate([a, self.normal_scores.anomaly_score(weight, standardized)])
         return a
 
     def _range(self, weight: float, standardized: bool) -> tuple[float, float, float]:
@@ -211,15 +211,15 @@ class ThresholdExplorer:
     def _heldout(self, weight: float, standardized: bool) -> float | None:
         if self.normal_scores is None:
             return None
-        return metrics.quantile_threshold(self.normal_scores.score(weight, standardized), self.quantile)
+        return metrics.quantile_threshold(self.normal_scores.anomaly_score(weight, standardized), self.quantile)
 
     # callbacks
     def _on_weight(self, change=None) -> None:
         """Lambda or the standardised toggle moved: rescale alpha's range and keep the share of flagged images."""
         old = self.state
         weight, standardized = self.weight_slider.value, self.standardized_box.value
-        new_scores = self.scores.score(weight, standardized)
-        flagged = float(np.mean(old["score"] > old["threshold"])) if old else 0.5
+        new_scores = self.scores.anomaly_score(weight, standardized)
+        flagged = float(np.mean(metrics.decide(old["score"], old["threshold"]))) if old else 0.5
         lo, hi, step = self._range(weight, standardized)
         target = float(np.quantile(new_scores, 1.0 - flagged)) if 0 < flagged < 1 else (lo if flagged >= 1 else hi)
         self._busy = True
@@ -320,7 +320,7 @@ def static_explorer(scores: Scores, labels, normal_scores: Scores | None = None,
     reference = normal_scores if normal_scores is not None else scores
 
     def frame(std: bool, weight: float, q: float):
-        alpha = metrics.quantile_threshold(reference.score(weight, std), q)
+        alpha = metrics.quantile_threshold(reference.anomaly_score(weight, std), q)
         st = explorer_state(scores, y, weight, alpha, std, normal_scores)
         return w.Image(value=figure_png(frame_figure(st, dpi)), format="png")
 

@@ -37,9 +37,9 @@ def main(argv=None) -> int:
     split = mnist_protocol(0, seed=args.seed).subsample(profile.max_train, profile.max_test, seed=args.seed)
     det = GANAD.from_profile(split.image_shape, "mnist", profile=profile, seed=args.seed)
     det.fit(split.train, normal=split.val)
-    test, val = det.score(split.test, keep_recon=True), det.score(split.val)
+    test, val = det.score_terms(split.test, keep_recon=True), det.score_terms(split.val)
     y = split.test_labels.numpy()
-    score, normal = test.score(WEIGHT, standardized=True), val.score(WEIGHT, standardized=True)
+    score, normal = test.anomaly_score(WEIGHT, standardized=True), val.anomaly_score(WEIGHT, standardized=True)
     threshold = metrics.quantile_threshold(normal, 0.95)
     pick = [*(y == 0).nonzero()[0][:2], *(y == 1).nonzero()[0][:2]]
     hw = hardware_info(det.trainer.device)
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
                                                 "n_test_anomalous")},
         "train_seconds": round(det.train_seconds, 1), "epochs": det.config.epochs, "width": det.config.ngf,
         "test_auroc": {"residual": metrics.auroc(y, test.residual), "origin": metrics.auroc(y, test.origin),
-                       "raw_lambda_0.05": metrics.auroc(y, test.score(0.05)),
+                       "raw_lambda_0.05": metrics.auroc(y, test.anomaly_score(0.05)),
                        f"standardised_lambda_{WEIGHT}": metrics.auroc(y, score)},
         "heldout_threshold": threshold,
         "at_heldout_threshold": metrics.precision_recall_f1(y, score, threshold),

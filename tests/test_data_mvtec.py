@@ -222,10 +222,11 @@ def test_bad_folders(tmp_path, damage, message):
 
 def test_shared_bottle(shared, monkeypatch):
     monkeypatch.setenv("GANAD_DATA", str(shared))  # read-only: the cache goes to $GANAD_CACHE
+    before = sorted(p.relative_to(SHARED) for p in SHARED.rglob("*"))
     t = load_mvtec("bottle", split="test", size=64)
     assert (len(t), int(t.labels.sum())) == (83, 63) and t.images.shape == (83, 3, 64, 64)
     assert bool((t.masks[t.labels == 1].flatten(1).amax(1) == 1).all())
     with pytest.warns(DataFallbackWarning, match="only 83 images"):
         s = mvtec_protocol("bottle")
     assert (len(s.train), len(s.val), len(s.test), int(s.test_labels.sum())) == (100, 10, 83, 63)
-    assert not (SHARED / ".ganad_cache").exists()
+    assert sorted(p.relative_to(SHARED) for p in SHARED.rglob("*")) == before  # nothing written into the data root

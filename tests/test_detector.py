@@ -26,12 +26,12 @@ def test_fit_caches_and_reloads(tiny_images, tmp_path):
 
 def test_save_load_round_trip(tiny_images, tmp_path):
     det = GANAD(TINY, cache_dir=False, progress=False).fit(tiny_images[:48], normal=tiny_images[48:])
-    s1 = det.score(tiny_images)
+    s1 = det.score_terms(tiny_images)
     path = det.save(tmp_path / "model.pt")
     back = GANAD.load(path)
-    s2 = back.score(tiny_images)
+    s2 = back.score_terms(tiny_images)
     np.testing.assert_array_equal(s1.residual, s2.residual)
-    np.testing.assert_array_equal(s1.score(0.5, True), s2.score(0.5, True))
+    np.testing.assert_array_equal(s1.anomaly_score(0.5, True), s2.anomaly_score(0.5, True))
     assert back.history == det.history
 
 
@@ -39,7 +39,7 @@ def test_fit_infers_image_shape_and_uint8(tmp_path):
     images = (torch.rand(40, 3, 32, 32) * 255).to(torch.uint8)
     det = GANAD(TINY.replace(epochs=1), cache_dir=False, progress=False).fit(images)
     assert det.config.image_shape == (3, 32, 32)
-    assert det.score(images[:5]).maps.shape == (5, 32, 32)
+    assert det.score_terms(images[:5]).maps.shape == (5, 32, 32)
 
 
 def test_validation_auroc_per_epoch(tiny_images):
@@ -52,7 +52,7 @@ def test_validation_auroc_per_epoch(tiny_images):
 
 def test_unfitted_and_corrupt(tmp_path):
     with pytest.raises(RuntimeError, match="not trained"):
-        GANAD().score(torch.rand(2, 1, 28, 28))
+        GANAD().score_terms(torch.rand(2, 1, 28, 28))
     (tmp_path / "x.pt").write_bytes(b"\x00" * 10)
     with pytest.raises(CheckpointError, match="corrupt"):
         GANAD.load(tmp_path / "x.pt")

@@ -70,12 +70,12 @@ def test_trivial_baseline_is_the_label_ratio(mnist):
 
 def test_heldout_threshold_comes_from_val_scores(mnist):
     for run in mnist.runs:
-        val = run.detector.score(run.split.val, keep_maps=False)  # the held-out normals, scored again
+        val = run.detector.score_terms(run.split.val, keep_maps=False)  # the held-out normals, scored again
         for variant, (weight, standardized) in ex.VARIANTS.items():
             m = run.metrics[variant]
-            expected = np.quantile(val.score(weight, standardized), ex.QUANTILE)
+            expected = np.quantile(val.anomaly_score(weight, standardized), ex.QUANTILE)
             assert m["heldout_threshold"]["threshold"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
-            prf = metrics.precision_recall_f1(run.labels, run.score(variant), expected)
+            prf = metrics.precision_recall_f1(run.labels, run.variant_scores(variant), expected)
             assert m["heldout_threshold"]["f1"] == pytest.approx(prf["f1"])
             assert m["best_test_threshold_optimistic"]["f1"] >= m["heldout_threshold"]["f1"] - 1e-12
             assert m["best_test_threshold_optimistic"]["f1"] >= m["trivial_all_anomalous"]["f1"] - 1e-12

@@ -38,14 +38,14 @@ def test_minmax_guard_for_flat_images():
 
 def test_score_mix_and_standardised():
     s = Scores(residual=np.array([1e-3, 2e-3, 4e-3]), origin=np.array([-1.0, -0.9, -0.5]), z=np.zeros((3, 2)))
-    np.testing.assert_allclose(s.score(0.25), 0.25 * s.residual + 0.75 * s.origin)
+    np.testing.assert_allclose(s.anomaly_score(0.25), 0.25 * s.residual + 0.75 * s.origin)
     with pytest.raises(ValueError, match="held-out normal"):
-        s.score(0.5, standardized=True)
+        s.anomaly_score(0.5, standardized=True)
     s.standardizer = Standardizer(2e-3, 1e-3, -0.8, 0.2)
-    np.testing.assert_allclose(s.score(0.5, True), 0.5 * (s.residual - 2e-3) / 1e-3 + 0.5 * (s.origin + 0.8) / 0.2)
+    np.testing.assert_allclose(s.anomaly_score(0.5, True), 0.5 * (s.residual - 2e-3) / 1e-3 + 0.5 * (s.origin + 0.8) / 0.2)
     np.testing.assert_array_equal(s.decide(-0.6, weight=0.0), [False, False, True])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        s.score(1.5)
+        s.anomaly_score(1.5)
 
 
 def test_score_images_matches_manual_pipeline():

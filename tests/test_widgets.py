@@ -34,7 +34,7 @@ def test_confusion_counts_drawn_equal_metrics():
     s, y = _scores()
     state = explorer_state(s, y, weight=0.3, threshold=-0.6)
     fig = explorer_figure(s, y, 0.3, -0.6, state=state)
-    expected = metrics.precision_recall_f1(y, s.score(0.3), -0.6)
+    expected = metrics.precision_recall_f1(y, s.anomaly_score(0.3), -0.6)
     assert _drawn_counts(fig) == {k: expected[k] for k in ("tn", "fp", "fn", "tp")}
     assert state["counts"] == expected
     assert state["trivial"]["f1"] == pytest.approx(2 * 0.75 / 1.75)
@@ -44,8 +44,8 @@ def test_heldout_threshold_is_a_quantile_of_normals_only():
     s, y = _scores()
     n = _normals()
     state = explorer_state(s, y, 0.05, 0.0, normal_scores=n, quantile=0.9)
-    assert state["heldout_threshold"] == pytest.approx(np.quantile(n.score(0.05), 0.9))
-    assert state["heldout"] == metrics.precision_recall_f1(y, s.score(0.05), state["heldout_threshold"])
+    assert state["heldout_threshold"] == pytest.approx(np.quantile(n.anomaly_score(0.05), 0.9))
+    assert state["heldout"] == metrics.precision_recall_f1(y, s.anomaly_score(0.05), state["heldout_threshold"])
 
 
 def test_slider_range_spans_all_and_no_decisions():
@@ -60,10 +60,10 @@ def test_alpha_range_follows_lambda():
     n = _normals()
     box = threshold_explorer(s, y, n, dpi=30)
     ex = box.explorer
-    both = lambda w: np.r_[s.score(w), n.score(w)]  # noqa: E731
+    both = lambda w: np.r_[s.anomaly_score(w), n.anomaly_score(w)]  # noqa: E731
     assert ex.threshold_slider.max == pytest.approx(both(0.05).max())
     assert ex.threshold_slider.min < both(0.05).min()
-    assert ex.threshold_slider.value == pytest.approx(np.quantile(n.score(0.05), 0.95))  # held-out default
+    assert ex.threshold_slider.value == pytest.approx(np.quantile(n.anomaly_score(0.05), 0.95))  # held-out default
     ex.weight_slider.value = 1.0   # now the score is L_n: values ~ 1e-3, far above the old range
     assert ex.threshold_slider.max == pytest.approx(both(1.0).max())
     assert both(1.0).min() - 0.01 < ex.threshold_slider.min < both(1.0).min()
@@ -78,10 +78,10 @@ def test_lambda_change_keeps_share_flagged_and_redraws():
     before = float(np.mean(ex.state["score"] > ex.state["threshold"]))
     png = ex.image.value
     ex.weight_slider.value = 0.7
-    after = float(np.mean(s.score(0.7) > ex.threshold_slider.value))
+    after = float(np.mean(s.anomaly_score(0.7) > ex.threshold_slider.value))
     assert abs(after - before) <= 2 / len(y)
     assert ex.image.value != png and ex.image.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert ex.state["counts"] == metrics.precision_recall_f1(y, s.score(0.7), ex.threshold_slider.value)
+    assert ex.state["counts"] == metrics.precision_recall_f1(y, s.anomaly_score(0.7), ex.threshold_slider.value)
 
 
 def test_threshold_slider_updates_metrics_and_summary():
@@ -100,8 +100,8 @@ def test_standardised_toggle_and_heldout_button():
     ex = threshold_explorer(s, y, n, dpi=30).explorer
     assert not ex.standardized_box.disabled
     ex.standardized_box.value = True
-    n_std = Scores(n.residual, n.origin, n.z, standardizer=s.standardizer).score(0.05, standardized=True)
-    assert ex.threshold_slider.max == pytest.approx(np.r_[s.score(0.05, standardized=True), n_std].max())
+    n_std = Scores(n.residual, n.origin, n.z, standardizer=s.standardizer).anomaly_score(0.05, standardized=True)
+    assert ex.threshold_slider.max == pytest.approx(np.r_[s.anomaly_score(0.05, standardized=True), n_std].max())
     ex.heldout_button.click()
     assert ex.threshold_slider.value == pytest.approx(ex.state["heldout_threshold"], abs=ex.threshold_slider.step)
 
@@ -118,7 +118,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="labels"):
         threshold_explorer(s, y[:-1])
     with pytest.raises(TypeError, match="Scores"):
-        threshold_explorer(s.score(), y)
+        threshold_explorer(s.anomaly_score(), y)
     with pytest.raises(TypeError, match="held-out"):
         threshold_explorer(s, y, normal_scores=np.zeros(3))
 
