@@ -4,6 +4,7 @@ Every image tensor is uint8 (N, C, H, W); anomalies are label 1. One data root h
 argument, else ``$GANAD_DATA``, else ``~/.cache/ganad_lite``.
 """
 from .arrays import CIFAR10_CLASSES, MNIST_CLASSES, ArrayDataset, load_cifar10, load_mnist, read_bundle
+from .download import download_mvtec
 from .mvtec import (MVTEC_CATEGORIES, MVTEC_LICENSE, MVTEC_URL, MVTecSet, find_category, load_category,
                     load_mvtec, mvtec_categories)
 from .protocols import Split, cifar10_protocol, mnist_protocol, mvtec_protocol
