@@ -9,22 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import DATASETS
+
 
 def _split(args):
-    """The protocol split named by --dataset / --normal-class, shrunk to the profile's caps."""
-    from . import data
-    from .experiments import _subsample
+    """The protocol split named by --dataset / --normal-class / --size, shrunk to the profile's caps."""
+    from .data import load_split
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
-    if args.dataset == "mnist":
-        split = data.mnist_protocol(int(args.normal_class or 0), root=args.data, seed=args.seed)
-    elif args.dataset == "cifar10":
-        split = data.cifar10_protocol(args.normal_class or "automobile", root=args.data, seed=args.seed)
-    else:
-        split = data.mvtec_protocol(args.normal_class or "bottle", "thesis" if args.size == 28 else "full",
-                                    size=args.size, root=args.data, seed=args.seed, fallback="synthetic")
-    return _subsample(split, profile, args.seed), profile
+    split = load_split(args.dataset, args.normal_class, size=args.size, root=args.data, seed=args.seed,
+                       profile=profile)
+    return split, profile
 
 
 def _run_record(args, profile, det, t0) -> dict:
@@ -42,8 +38,8 @@ def _train(args) -> int:
     split, profile = _split(args)
     print(f"profile {profile.name}: {profile.description}")
     print(split, split.meta.get("notice") or "")
-    det = GANAD.from_profile(split.image_shape, "mvtec" if args.dataset == "mvtec" else args.dataset, profile,
-                             seed=args.seed, device=args.device, progress=not args.quiet)
+    det = GANAD.from_profile(split.image_shape, args.dataset, profile, seed=args.seed, device=args.device,
+                             progress=not args.quiet)
     det.fit(split.train, normal=split.val)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,8 +107,7 @@ def _evaluate(args) -> int:
 
     t0 = time.perf_counter()
     split, profile = _split(args)
-    experiment = "mvtec" if args.dataset == "mvtec" else args.dataset
-    r = run_one(split, experiment, profile, args.seed, progress=not args.quiet, device=args.device)
+    r = run_one(split, args.dataset, profile, args.seed, progress=not args.quiet, device=args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = _run_record(args, profile, r.detector, t0)
@@ -170,20 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganad-lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p, data=True):
+    def common(p, seed=True):
         p.add_argument("--profile", help="smoke | cpu | full (default: $GANAD_PROFILE, else full with CUDA, else cpu)")
         p.add_argument("--device", default=None, help="auto | cpu | cuda | mps (default: auto)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
-        if data:
-            p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
+        p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
+        if seed:
             p.add_argument("--seed", type=int, default=0)
 
     for name, helptext in (("train", "train a detector on one normal class"),
                            ("evaluate", "train (or load from the cache) and evaluate on the protocol's test split")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--dataset", choices=("mnist", "cifar10", "mvtec"), required=True)
-        p.add_argument("--normal-class", default=None, help="digit, CIFAR-10 class or MVTec category")
-        p.add_argument("--size", type=int, default=28, help="MVTec image size (28 = the thesis protocol)")
+        p.add_argument("--dataset", choices=DATASETS, required=True)
+        p.add_argument("--normal-class", default=None,
+                       help="digit, CIFAR-10 class (index or name) or MVTec category (default: 0, automobile, bottle)")
+        p.add_argument("--size", type=int, default=None,
+                       help="MVTec image size (default 28, the thesis protocol; other sizes use every image)")
         p.add_argument("--out", default=f"runs/{name}", help="output folder")
         common(p)
     p = sub.add_parser("score", help="score images with a saved model")
@@ -196,12 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write JSON here instead of printing it")
     p.add_argument("--device", default=None)
     p = sub.add_parser("reproduce", help="regenerate a chapter's tables and grids into results/<profile>/<experiment>/")
-    p.add_argument("--experiment", choices=("mnist", "cifar10", "mvtec"), required=True)
+    p.add_argument("--experiment", choices=DATASETS, required=True)
     p.add_argument("--out", default="results")
     p.add_argument("--seeds", default=None, type=_seed_list,
                    help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
-    common(p, data=False)
-    p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
+    common(p, seed=False)
     p = sub.add_parser("profiles", help="print the budget table")
     p.add_argument("--profile", default=None)
     return parser
@@ -216,7 +212,3 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -216,13 +216,16 @@ def init_from_env() -> torch.device:
 
 
 def main(argv=None) -> None:
-    from .data import cifar10_protocol, mnist_protocol, mvtec_protocol
+    from .data import DATASETS, load_split
     from .profiles import get_profile
 
     p = argparse.ArgumentParser(description="Train one model data-parallel under torchrun "
                                             "(torchrun --nproc_per_node=N -m ganad_lite.distributed ...)")
-    p.add_argument("--experiment", choices=["mnist", "cifar10", "mvtec"], required=True)
-    p.add_argument("--normal", default="0", help="MNIST digit, CIFAR-10 class name or MVTec category")
+    p.add_argument("--experiment", choices=DATASETS, required=True)
+    p.add_argument("--normal", default=None,
+                   help="MNIST digit, CIFAR-10 class (index or name) or MVTec category (default 0, automobile, bottle)")
+    p.add_argument("--size", type=int, default=None, help="MVTec image size (default 28, the thesis protocol)")
+    p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
     p.add_argument("--profile", default=None, help="smoke, cpu or full (default: GANAD_PROFILE or by hardware)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -231,18 +234,13 @@ def main(argv=None) -> None:
     device = init_from_env()
     try:
         prof = get_profile(args.profile)
-        if args.experiment == "mnist":
-            split = mnist_protocol(int(args.normal), seed=args.seed)
-        elif args.experiment == "cifar10":
-            split = cifar10_protocol(args.normal, seed=args.seed)
-        else:
-            split = mvtec_protocol(args.normal, seed=args.seed)
-        train = split.train if prof.max_train is None else split.subsample(max_train=prof.max_train).train
-        config = TrainConfig(image_shape=tuple(train.shape[1:]), ngf=prof.width, ndf=prof.width,
+        split = load_split(args.experiment, args.normal, size=args.size, root=args.data, seed=args.seed,
+                           profile=prof)
+        config = TrainConfig(image_shape=split.image_shape, ngf=prof.width, ndf=prof.width,
                              epochs=args.epochs or prof.epochs_for(args.experiment), batch_size=prof.batch_size,
                              lr=prof.lr, seed=args.seed)
         trainer = DistributedTrainer(config, device)
-        trainer.train(train, checkpoint_path=args.out, progress=trainer.rank == 0)
+        trainer.train(split.train, checkpoint_path=args.out, progress=trainer.rank == 0)
         if trainer.rank == 0:
             print(f"trained {split.name} on {trainer.world} processes in {trainer.train_seconds:.1f} s -> {args.out}")
     finally:

@@ -4,6 +4,7 @@ Every image tensor is uint8 (N, C, H, W); anomalies are label 1. One data root h
 argument, else ``$GANAD_DATA``, else ``~/.cache/ganad_lite``.
 """
 from .arrays import CIFAR10_CLASSES, MNIST_CLASSES, ArrayDataset, load_cifar10, load_mnist, read_bundle
+from .dispatch import DATASETS, load_split
 from .download import download_mvtec
 from .mvtec import (MVTEC_CATEGORIES, MVTEC_LICENSE, MVTEC_URL, MVTecSet, find_category, load_category,
                     load_mvtec, mvtec_categories)
@@ -12,8 +13,9 @@ from .root import DataError, DataFallbackWarning, DataNotFoundError, cache_dir, 
 from .synthetic import DEFECT_KINDS, make_synthetic_mvtec
 
 __all__ = [
-    "ArrayDataset", "CIFAR10_CLASSES", "DEFECT_KINDS", "DataError", "DataFallbackWarning", "DataNotFoundError",
-    "MNIST_CLASSES", "MVTEC_CATEGORIES", "MVTEC_LICENSE", "MVTEC_URL", "MVTecSet", "Split", "cache_dir",
-    "cifar10_protocol", "data_root", "find_category", "load_category", "load_cifar10", "load_mnist",
-    "load_mvtec", "make_synthetic_mvtec", "mnist_protocol", "mvtec_categories", "mvtec_protocol", "read_bundle",
+    "ArrayDataset", "CIFAR10_CLASSES", "DATASETS", "DEFECT_KINDS", "DataError", "DataFallbackWarning",
+    "DataNotFoundError", "MNIST_CLASSES", "MVTEC_CATEGORIES", "MVTEC_LICENSE", "MVTEC_URL", "MVTecSet", "Split",
+    "cache_dir", "cifar10_protocol", "data_root", "find_category", "load_category", "load_cifar10", "load_mnist",
+    "load_mvtec", "load_split", "make_synthetic_mvtec", "mnist_protocol", "mvtec_categories", "mvtec_protocol",
+    "read_bundle",
 ]
