@@ -1,0 +1,260 @@
+"""Training and evaluating the one-class runs: one split, all splits of an experiment, and `reproduce`.
+
+Each run trains a detector with the active profile (cached on disk), scores the test set with the encoder,
+and reports for every score variant: AUROC, average precision, P/R/F1 at a threshold taken from held-out
+NORMAL training images (no test labels), P/R/F1 at the best test threshold (optimistic) and the trivial
+"everything is anomalous" baseline, beside a PCA reconstruction-error baseline on the same split.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import data as gdata
+from ..baselines import PCABaseline
+from ..detector import GANAD
+from ..device import hardware_info, pick_device
+from ..metrics import au_pro, evaluate, pixel_auroc
+from ..profiles import Profile, get_profile
+from ..scoring import Scores, Standardizer
+from .figures import figures
+from .protocol import PRIMARY, QUANTILE, THESIS, VARIANTS, check_experiment
+from .results import jsonable, scrub_paths
+from .tables import results_table, variants_table
+
+
+# -- one run ---------------------------------------------------------------------------------------------
+@dataclass
+class OneClassResult:
+    """One trained detector on one split, with its scores and metrics."""
+
+    name: str
+    split: gdata.Split
+    detector: GANAD
+    scores: Scores               # test scores
+    normal_scores: Scores        # held-out normal (val) scores
+    metrics: dict                # variant -> evaluate(...) report (+ pixel metrics)
+    baseline: dict               # PCA reconstruction error on the same split
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.split.test_labels.numpy()
+
+    def variant_scores(self, variant: str = PRIMARY) -> np.ndarray:
+        """Test scores (T,) of a score variant (see VARIANTS)."""
+        return self.scores.anomaly_score(*VARIANTS[variant])
+
+    def summary(self) -> dict:
+        """JSON-ready summary: metrics, data description, timings and the training record."""
+        return {"name": self.name, "meta": jsonable(self.split.meta), "metrics": self.metrics,
+                "pca_baseline": self.baseline, "seconds": self.seconds,
+                "epochs": self.detector.epoch_log, "config": self.detector.config.to_dict(),
+                "loaded_from_cache": self.detector.loaded_from_cache}
+
+
+def monitoring_set(split, n: int = 400, seed: int = 0):
+    """A labelled subset of the TEST split for the per-epoch validation-AUROC curve (monitoring only:
+    nothing is selected from it)."""
+    small = split.subsample(max_test=min(n, len(split.test)), seed=seed + 7)
+    return small.test, small.test_labels.numpy()
+
+
+def _evaluate_variants(labels, test: Scores, normal: Scores) -> dict:
+    metrics = {}
+    for name, (weight, standardized) in VARIANTS.items():
+        metrics[name] = evaluate(labels, test.anomaly_score(weight, standardized),
+                                 normal.anomaly_score(weight, standardized), QUANTILE)
+        metrics[name].update(weight=weight, standardized=standardized)
+    return metrics
+
+
+def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress: bool = True,
+            cache_dir=None, device=None, monitor: bool = True) -> OneClassResult:
+    """Train (or load from the run cache) and evaluate one one-class detector on `split`."""
+    t0 = time.perf_counter()
+    det = GANAD.from_profile(split.image_shape, experiment, profile, seed=seed, cache_dir=cache_dir,
+                             device=device, progress=progress)
+    det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None)
+    t1 = time.perf_counter()
+    # held-out normals, scored once: they give the thresholds and the standardiser
+    normal = det.score_terms(split.val, keep_maps=False)
+    det.standardizer = normal.standardizer = Standardizer.fit(normal)
+    test = det.score_terms(split.test, keep_recon=True)
+    t2 = time.perf_counter()
+    labels = split.test_labels.numpy()
+    metrics = _evaluate_variants(labels, test, normal)
+    pca = PCABaseline(seed=seed).fit(split.train)
+    pca_test, pca_maps = pca.reconstruction_error(split.test)
+    baseline = evaluate(labels, pca_test, pca.reconstruction_error(split.val)[0], QUANTILE)
+    if split.test_masks is not None:
+        masks = split.test_masks[:, 0].numpy()
+        metrics[PRIMARY]["pixel_auroc"] = pixel_auroc(masks, test.maps)
+        metrics[PRIMARY]["au_pro"] = au_pro(masks, test.maps)
+        baseline["pixel_auroc"] = pixel_auroc(masks, pca_maps)
+        baseline["au_pro"] = au_pro(masks, pca_maps)
+    seconds = {"fit": round(t1 - t0, 2), "score": round(t2 - t1, 2), "train_total": round(det.train_seconds, 2)}
+    return OneClassResult(split.name, split, det, test, normal, metrics, baseline, seconds)
+
+
+def make_split(experiment: str, key, profile=None, seed: int = 0, root=None) -> gdata.Split:
+    """The split a run of `experiment` uses, shrunk to the profile's caps. key: the digit (MNIST), the normal
+    class (CIFAR-10) or (category, size) (MVTec AD: size 28 is the thesis mode, larger sizes use all images)."""
+    check_experiment(experiment)
+    normal_class, size = key if experiment == "mvtec" else (key, None)
+    return gdata.load_split(experiment, normal_class, size=size, root=root, seed=seed,
+                            profile=get_profile(profile))
+
+
+# -- all runs of an experiment ---------------------------------------------------------------------------
+@dataclass
+class ExperimentResult:
+    """All one-class runs of an experiment under one profile."""
+
+    experiment: str
+    profile: Profile
+    runs: list[OneClassResult]
+    seconds: float
+    hardware: dict
+
+    def run(self, name_part: str, seed: int | None = None) -> OneClassResult:
+        """The first run whose name contains `name_part` (e.g. "digit0", "automobile", "bottle_thesis_28")."""
+        for r in self.runs:
+            if name_part in r.name and (seed is None or r.detector.config.seed == seed):
+                return r
+        raise KeyError(f"no run named like {name_part!r}; runs: {[r.name for r in self.runs]}")
+
+    def table(self, variant: str = PRIMARY):
+        """One row per run next to the baselines and the thesis (see `results_table`)."""
+        return results_table(self.summary(), variant)
+
+    def variants_table(self):
+        """Every score variant (lambda fixed in advance, never tuned on test labels), averaged over the runs."""
+        return variants_table(self.summary())
+
+    def summary(self) -> dict:
+        primary = [r.metrics[PRIMARY] for r in self.runs]
+        mean = lambda xs: float(np.mean(xs))  # noqa: E731
+        return {
+            "experiment": self.experiment, "profile": self.profile.as_dict(), "hardware": self.hardware,
+            "wall_seconds": round(self.seconds, 1), "seeds": sorted({r.detector.config.seed for r in self.runs}),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "primary_score": PRIMARY, "threshold_quantile": QUANTILE,
+            "mean": {"auroc": mean([m["auroc"] for m in primary]),
+                     "f1_heldout": mean([m["heldout_threshold"]["f1"] for m in primary]),
+                     "f1_optimistic": mean([m["best_test_threshold_optimistic"]["f1"] for m in primary]),
+                     "f1_all_anomalous": mean([m["trivial_all_anomalous"]["f1"] for m in primary]),
+                     "pca_auroc": mean([r.baseline["auroc"] for r in self.runs]),
+                     **{f"auroc_{v}": mean([r.metrics[v]["auroc"] for r in self.runs]) for v in VARIANTS}},
+            "headline_by_seed": seed_means(self.runs),
+            "thesis": THESIS[self.experiment],
+            "runs": [r.summary() for r in self.runs],
+        }
+
+
+def seed_means(runs: list[OneClassResult]) -> dict:
+    """The headline (mean primary AUROC over all normal classes) for each seed, and their mean and standard
+    deviation: the spread of the headline number itself, not the average spread of the single runs."""
+    by_seed: dict[int, list[float]] = {}
+    for r in runs:
+        by_seed.setdefault(r.detector.config.seed, []).append(r.metrics[PRIMARY]["auroc"])
+    means = {str(seed): float(np.mean(v)) for seed, v in sorted(by_seed.items())}
+    values = list(means.values())
+    return {"auroc": means, "mean": float(np.mean(values)),
+            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}
+
+
+def _run_all(experiment: str, keys, profile: Profile, seeds, progress: bool, cache_dir, device, root=None,
+             train_progress: bool | None = None) -> ExperimentResult:
+    """One run per (key, seed) with a progress bar over the runs; the per-run training bar is shown when asked
+    for (train_progress=True) or, by default, when there is a single run."""
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    device = pick_device(device)
+    jobs = [(key, seed) for key in keys for seed in seeds]
+    train_progress = progress and len(jobs) == 1 if train_progress is None else train_progress
+    runs = []
+    bar = tqdm(jobs, desc=f"{experiment} ({profile.name} profile)", unit="run", disable=not progress)
+    for key, seed in bar:
+        split = make_split(experiment, key, profile, seed, root)
+        bar.set_postfix_str(f"{split.name}, seed {seed}")
+        runs.append(run_one(split, experiment, profile, seed, progress=train_progress, cache_dir=cache_dir,
+                            device=device))
+    return ExperimentResult(experiment, profile, runs, time.perf_counter() - t0, hardware_info(device))
+
+
+def run_mnist(profile=None, digits=range(10), seeds=None, root=None, progress=True, cache_dir=None, device=None,
+              train_progress=None) -> ExperimentResult:
+    """MNIST one-class protocol: each digit in turn is normal, every other test image anomalous."""
+    p = get_profile(profile)
+    return _run_all("mnist", [int(k) for k in digits], p, seeds or p.seeds, progress, cache_dir, device, root,
+                    train_progress)
+
+
+def run_cifar10(profile=None, normal_classes=("automobile",), seeds=None, root=None, progress=True, cache_dir=None,
+                device=None, train_progress=None) -> ExperimentResult:
+    """CIFAR-10: automobile normal (5,000 train; test 1,000 automobile + 1,000 others), or other classes."""
+    p = get_profile(profile)
+    return _run_all("cifar10", list(normal_classes), p, seeds or p.seeds, progress, cache_dir, device, root,
+                    train_progress)
+
+
+def mvtec_keys(profile=None, categories=None, sizes=None, root=None) -> list[tuple[str, int]]:
+    """(category, size) of every MVTec AD run: each category under the data root (the synthetic stand-in
+    "bottle" when there is none) at each of the profile's sizes (28 = the thesis mode)."""
+    categories = categories or gdata.mvtec_categories(root) or ["bottle"]  # offline: a synthetic stand-in
+    return [(c, s) for c in categories for s in (sizes or get_profile(profile).mvtec_sizes)]
+
+
+def run_mvtec(profile=None, categories=None, sizes=None, seeds=None, root=None, progress=True, cache_dir=None,
+              device=None, train_progress=None) -> ExperimentResult:
+    """MVTec AD: every category under the data root (the synthetic stand-in when none), in the thesis mode at
+    28x28 and in full mode at the larger sizes of the profile."""
+    p = get_profile(profile)
+    return _run_all("mvtec", mvtec_keys(p, categories, sizes, root), p, seeds or p.seeds, progress, cache_dir,
+                    device, root, train_progress)
+
+
+def cifar10_classes_available(root=None) -> list[str]:
+    """All ten classes when the data have every class's training images, else automobile alone."""
+    ds = gdata.load_cifar10(root)
+    present = sorted(set(ds.y_train.tolist()))
+    return [ds.class_names[i] for i in present] if len(present) == 10 else ["automobile"]
+
+
+RUNNERS = {"mnist": run_mnist, "cifar10": run_cifar10, "mvtec": run_mvtec}
+
+
+def run_experiment(experiment: str, profile=None, **kwargs) -> ExperimentResult:
+    """Run an experiment as a chapter (and `reproduce`) does: with the full profile, CIFAR-10 runs every class
+    one-vs-rest when the data have all ten."""
+    check_experiment(experiment)
+    p = get_profile(profile)
+    if experiment == "cifar10" and p.name == "full" and "normal_classes" not in kwargs:
+        kwargs["normal_classes"] = cifar10_classes_available(kwargs.get("root"))
+    return RUNNERS[experiment](p, **kwargs)
+
+
+def reproduce(experiment: str, profile=None, out_dir="results", progress: bool = True, **kwargs) -> Path:
+    """Run an experiment and write results/<profile>/<experiment>/results.json plus its PNG figures."""
+    import matplotlib.pyplot as plt
+
+    p = get_profile(profile)
+    result = run_experiment(experiment, p, progress=progress, **kwargs)
+    folder = Path(out_dir) / p.name / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    seeds = kwargs.get("seeds")
+    summary["command"] = (f"python -m ganad_lite reproduce --experiment {experiment} --profile {p.name}"
+                          + (f" --seeds {','.join(map(str, seeds))}" if seeds else ""))
+    (folder / "results.json").write_text(scrub_paths(json.dumps(jsonable(summary), indent=1)))
+    for fig_name, fig in figures(result).items():
+        fig.savefig(folder / f"{fig_name}.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return folder

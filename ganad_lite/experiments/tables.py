@@ -1,0 +1,204 @@
+"""The chapters' pandas tables, built from run summaries (live or committed) so both read the same.
+
+All metric values are fractions in [0, 1]; a blank cell (NaN) is a figure that does not exist for that row.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..metrics import auroc, decide
+from ..profiles import get_profile
+from .protocol import (PRIMARY, THESIS, THESIS_HARDWARE, THESIS_PROTOCOL, THESIS_WIDTH, VARIANT_NAMES, VARIANTS,
+                       thesis_operating_point)
+
+if TYPE_CHECKING:
+    from .runs import OneClassResult
+
+HELDOUT = "held-out threshold (no test labels)"
+OPTIMISTIC = "best test threshold (optimistic)"
+REPORTED = "thesis (threshold not stated)"
+
+
+def style_table(df, precision: int = 3):
+    """A results DataFrame formatted for the book: `precision` decimals, blank cells shown as a dash."""
+    return df.style.format(precision=precision, na_rep="–")
+
+
+def run_label(run: dict) -> str:
+    """Row label of a run summary: "digit 3", "automobile", "bottle 28x28 (thesis)"."""
+    meta = run["meta"]
+    if meta["dataset"] == "mnist":
+        return f"digit {meta['normal_class']}"
+    if meta["dataset"] == "cifar10":
+        return str(meta["normal_class"])
+    synthetic = " [synthetic]" if meta.get("source") == "synthetic" else ""
+    return f"{meta['normal_class']}{synthetic} {meta['size']}x{meta['size']} ({meta['mode']})"
+
+
+def _metric_row(run: dict, variant: str) -> dict:
+    m, b = run["metrics"][variant], run["pca_baseline"]
+    h, o, t = m["heldout_threshold"], m["best_test_threshold_optimistic"], m["trivial_all_anomalous"]
+    short = {"precision": "P", "recall": "R", "f1": "F1"}
+    row = {("GAN", "AUROC"): m["auroc"], ("GAN", "AP"): m["average_precision"],
+           **{(HELDOUT, short[k]): h[k] for k in short}, **{(OPTIMISTIC, short[k]): o[k] for k in short},
+           ("all anomalous", "P"): t["precision"], ("all anomalous", "F1"): t["f1"],
+           ("PCA baseline", "AUROC"): b["auroc"], ("PCA baseline", "AP"): b["average_precision"],
+           ("PCA baseline", "F1 held-out"): b["heldout_threshold"]["f1"]}
+    if "pixel_auroc" in m:
+        row.update({("pixel level", "AUROC"): m["pixel_auroc"], ("pixel level", "AU-PRO"): m["au_pro"],
+                    ("pixel level", "PCA AUROC"): b["pixel_auroc"], ("pixel level", "PCA AU-PRO"): b["au_pro"]})
+    return row
+
+
+def _thesis_cells(experiment: str, label: str) -> dict:
+    """The thesis's P/R/F1 (as fractions) for a row label, where it reports one for that protocol."""
+    t = THESIS[experiment]
+    if experiment == "mnist" and label.startswith("digit "):
+        k = int(label.split()[1])
+        vals = (t["precision_per_digit"][k], t["recall_per_digit"][k], t["f1_per_digit"][k])
+    elif (experiment == "mnist" and label == "mean") or (experiment == "cifar10" and label == "automobile") or (
+            experiment == "mvtec" and label.startswith("thesis")):
+        vals = (t["precision"], t["recall"], t["f1"])
+    else:
+        return {}
+    return {(REPORTED, "P"): vals[0] / 100, (REPORTED, "R"): vals[1] / 100, (REPORTED, "F1"): vals[2] / 100}
+
+
+def results_table(summary: dict, variant: str = PRIMARY, thesis: bool = True):
+    """Rows: one per run (averaged over seeds), a mean row, and for MVTec the thesis's category mean; columns
+    grouped: threshold-free GAN metrics, P/R/F1 at the held-out threshold, at the best test threshold
+    (optimistic), the all-anomalous baseline, the PCA baseline, pixel metrics (MVTec) and the thesis's figures."""
+    import pandas as pd
+
+    rows = [(run_label(r), _metric_row(r, variant)) for r in summary["runs"]]
+    df = pd.DataFrame([r for _, r in rows], index=[k for k, _ in rows])
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    groups = df.groupby(level=0, sort=False)
+    n_seeds = len({r["config"]["seed"] for r in summary["runs"]})
+    df = groups.mean()
+    if n_seeds > 1:  # the spread over seeds, right after the mean AUROC
+        df.insert(1, ("GAN", "AUROC sd (seeds)"), groups.std()[("GAN", "AUROC")])
+    if len(df) > 1:
+        df.loc["mean"] = df.mean(numeric_only=True)
+        if n_seeds > 1 and summary.get("headline_by_seed"):  # the spread of the mean itself over seeds
+            df.loc["mean", ("GAN", "AUROC sd (seeds)")] = summary["headline_by_seed"]["sd"]
+    if summary["experiment"] == "mvtec" and thesis:
+        df.loc["thesis: mean of 15 categories, 28x28"] = np.nan
+    if thesis:
+        cells = {label: _thesis_cells(summary["experiment"], label) for label in df.index}
+        for col in [(REPORTED, "P"), (REPORTED, "R"), (REPORTED, "F1")]:
+            df[col] = [cells[label].get(col, np.nan) for label in df.index]
+    df.index.name = f"normal class ({n_seeds} seeds averaged)" if n_seeds > 1 else "normal class"
+    return df
+
+
+def variants_table(summary: dict):
+    """One row per score variant: lambda, standardised or not, and AUROC, AP, F1 at the held-out threshold and
+    F1 at the best test threshold, averaged over the runs; for CIFAR-10 Berg et al.'s AUROC for that score."""
+    import pandas as pd
+
+    rows = {}
+    for v, (weight, standardized) in VARIANTS.items():
+        ms = [r["metrics"][v] for r in summary["runs"]]
+        mean = lambda f: float(np.mean([f(m) for m in ms]))  # noqa: E731
+        rows[VARIANT_NAMES[v]] = {"λ": weight, "standardised": standardized, "AUROC": mean(lambda m: m["auroc"]),
+                                  "AP": mean(lambda m: m["average_precision"]),
+                                  "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),
+                                  "F1 optimistic": mean(lambda m: m["best_test_threshold_optimistic"]["f1"])}
+        if summary["experiment"] == "cifar10":
+            rows[VARIANT_NAMES[v]]["Berg et al. AUROC"] = THESIS["cifar10"]["berg2020_auroc_by_score"].get(v, np.nan)
+    df = pd.DataFrame(rows).T
+    df.index.name = f"score (mean over {len(summary['runs'])} run(s))"
+    return df
+
+
+def overview_table(summaries: dict):
+    """One row per (experiment, profile) summary: mean AUROC of the primary score and of PCA, mean F1 at the
+    held-out and at the optimistic threshold, the all-anomalous F1, the thesis's F1, hardware and wall time."""
+    import pandas as pd
+
+    rows = {}
+    for (experiment, profile), s in summaries.items():
+        ms = [r["metrics"][PRIMARY] for r in s["runs"]]
+        mean = lambda f: float(np.mean([f(m) for m in ms]))  # noqa: E731
+        rows[(experiment, profile)] = {
+            "runs": len(s["runs"]), "GAN AUROC": mean(lambda m: m["auroc"]),
+            "PCA AUROC": float(np.mean([r["pca_baseline"]["auroc"] for r in s["runs"]])),
+            "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),
+            "F1 optimistic": mean(lambda m: m["best_test_threshold_optimistic"]["f1"]),
+            "F1 all anomalous": mean(lambda m: m["trivial_all_anomalous"]["f1"]),
+            "thesis F1": THESIS[experiment]["f1"] / 100, "hardware": s["hardware"]["summary"],
+            "wall time (s)": s["wall_seconds"]}
+    df = pd.DataFrame(rows).T
+    df.index.names = ["experiment", "profile"]
+    return df
+
+
+def protocol_table(experiment: str, split, profile=None):
+    """The thesis protocol beside the split this build uses (sizes after the profile's caps)."""
+    import pandas as pd
+
+    p, meta = get_profile(profile), split.meta
+    n_anom = int(split.test_labels.sum())
+    ours = {"normal class": str(meta.get("normal_class")), "training images": f"{len(split.train):,}",
+            "held-out normals (thresholds)": f"{len(split.val):,} normal training images, never trained on",
+            "test images": f"{len(split.test):,} ({len(split.test) - n_anom:,} normal, {n_anom:,} anomalous)",
+            "anomalous share of test": f"{n_anom / max(len(split.test), 1):.1%}",
+            "image shape": " x ".join(map(str, split.image_shape))}
+    return pd.DataFrame({"thesis": THESIS_PROTOCOL[experiment],
+                         f"this build ({p.name} profile, data: {meta.get('source')})": ours})
+
+
+def budget_table(summary: dict):
+    """The thesis's training budget beside a summary's: width, epochs, runs, training time, hardware."""
+    import pandas as pd
+
+    t, runs = THESIS[summary["experiment"]], summary["runs"]
+    train = sum(r["seconds"].get("train_total", 0.0) for r in runs)
+    return pd.DataFrame({
+        "thesis": {"width (ngf = ndf)": THESIS_WIDTH, "epochs": t["epochs"], "hardware": THESIS_HARDWARE,
+                   "training time": f"about {t['train_hours']} h"},
+        f"this build ({summary['profile']['name']} profile)": {
+            "width (ngf = ndf)": summary["profile"]["width"],
+            "epochs": "/".join(map(str, sorted({r["config"]["epochs"] for r in runs}))),
+            "hardware": summary["hardware"]["summary"],
+            "training time": f"{train:.0f} s over {len(runs)} run(s)"}})
+
+
+def operating_point_table(shares: dict):
+    """One row per experiment at the anomalous share p of its test set (shares: experiment -> p): the
+    all-anomalous F1, the thesis's P, R and F1, the false-positive rate they imply and the AUROC of the
+    equal-variance binormal ROC curve through that operating point (see `thesis_operating_point`)."""
+    import pandas as pd
+
+    rows = {}
+    for e, share in shares.items():
+        op = thesis_operating_point(e, share)
+        rows[e] = {"anomalous share p": share, "F1 all anomalous": op["f1_all_anomalous"], "thesis P": op["precision"],
+                   "thesis R": op["recall"], "thesis F1": op["f1"], "implied false-positive rate": op["fpr"],
+                   "binormal AUROC through that point": op["binormal_auroc"]}
+    return pd.DataFrame(rows).T
+
+
+def by_type_table(run: OneClassResult, variant: str = PRIMARY):
+    """One row per kind of test image (true digit, CIFAR-10 class or defect type): how many, the share flagged
+    at the held-out threshold, the mean score, and the AUROC of that kind against the normal test images."""
+    import pandas as pd
+
+    types, y, s = np.asarray(run.split.test_types), run.labels, run.variant_scores(variant)
+    threshold = run.metrics[variant]["heldout_threshold"]["threshold"]
+    normal = s[y == 0]
+    rows = {}
+    for name in sorted(set(types), key=lambda n: (bool(y[types == n].any()), n)):
+        sel = types == name
+        anomalous = bool(y[sel].any())
+        vs_normal = auroc(np.r_[np.zeros(len(normal)), np.ones(sel.sum())], np.r_[normal, s[sel]])
+        rows[name] = {"label": "anomaly" if anomalous else "normal", "n": int(sel.sum()),
+                      "flagged at held-out threshold": float(decide(s[sel], threshold).mean()),
+                      "mean score": float(s[sel].mean()),
+                      "AUROC vs normal test images": vs_normal if anomalous else np.nan}
+    df = pd.DataFrame(rows).T
+    df.index.name = "test images of kind"
+    return df
