@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from .images import as_float_images, check_images
 from .structural import feature_residual
-from .training import as_float_images, check_images
 
 
 def izif_loss(generator: nn.Module, critic: nn.Sequential, encoder: nn.Module, x: torch.Tensor,
