@@ -1,14 +1,15 @@
 """ganad_lite.data: MVTec AD folders, the synthetic generator, the decode cache and the MVTec protocols."""
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ganad_lite.data import (DataError, DataFallbackWarning, DataNotFoundError, cache_dir, load_category,
-                             load_mvtec, make_synthetic_mvtec, mvtec_categories, mvtec_protocol)
+                             load_mvtec, make_synthetic_mvtec, mvtec_categories, mvtec_protocol, read_image)
 from ganad_lite.data import root as root_module
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -124,6 +125,105 @@ def test_grayscale_rgb_jpeg_and_any_size(tmp_path):
     assert s.images.shape == (6, 1, 32, 32) and int(s.labels.sum()) == 4
 
 
+def _mask_category(root: Path, mask: np.ndarray, mode: str = "L") -> Path:
+    """The box category with its mask replaced by `mask` (256x256) saved in PIL mode `mode`."""
+    cat = _box_category(root)
+    im = Image.fromarray(mask)
+    if mode == "P":
+        im = im.convert("P")  # palette indices = the label values
+        im.putpalette([0, 0, 0] * 256)  # every index black: only the index can say foreground
+    im.save(cat / "ground_truth" / "box" / "000_mask.png")
+    return cat
+
+
+@pytest.mark.parametrize("value, mode", [(1, "L"), (2, "L"), (60, "L"), (1, "P"), (255, "L")])
+def test_any_nonzero_mask_pixel_is_foreground(tmp_path, value, mode):
+    """Label-index masks ({0, 1, 2}), faint soft masks and palette masks all mark the defect."""
+    mask = np.zeros((256, 256), np.uint8)
+    mask[64:128, 96:160] = value
+    mask[64:70, 96:100] = 1  # a second label: still foreground
+    t = load_category(_mask_category(tmp_path, mask, mode), "test", size=64, cache=False)
+    expected = torch.zeros(64, 64, dtype=torch.uint8)
+    expected[16:32, 24:40] = 1
+    assert torch.equal(t.masks[0, 0], expected)
+
+
+def test_empty_mask_of_a_defective_image_is_an_error(tmp_path):
+    cat = _mask_category(tmp_path, np.zeros((256, 256), np.uint8))
+    with pytest.raises(DataError, match=r"mask .*ground_truth/box/000_mask.png of the defective image .*"
+                                        r"test/box/000.png is empty"):
+        load_category(cat, "test", size=64, cache=False)
+
+
+def _sixteen_bit_category(root: Path, top: int, significant_bits: int | None) -> tuple[Path, np.ndarray]:
+    """A category of 32x32 16-bit greyscale PNGs: a ramp 0..top (12-bit sensor data when top = 4095)."""
+    cat = root / "sensor"
+    for sub in ("train/good", "test/good"):
+        (cat / sub).mkdir(parents=True)
+    ramp = np.linspace(0, top, 32 * 32).round().astype(np.uint16).reshape(32, 32)
+    info = PngImagePlugin.PngInfo()
+    if significant_bits:
+        info.add(b"sBIT", bytes([significant_bits]))
+    for sub in ("train/good", "test/good"):
+        Image.fromarray(ramp).save(cat / sub / "000.png", pnginfo=info)
+    assert Image.open(cat / "train/good/000.png").mode == "I;16"
+    return cat, ramp
+
+
+@pytest.mark.parametrize("top, bits", [(4095, 12), (4095, None), (65535, None)])
+def test_sixteen_bit_images_are_scaled_by_bit_depth(tmp_path, top, bits):
+    """12-bit data in a 16-bit PNG: scaled by its sBIT depth when recorded, else by 16 bits; never clipped."""
+    cat, ramp = _sixteen_bit_category(tmp_path, top, bits)
+    t = load_category(cat, "train", size=32, cache=False)
+    depth = bits or 16
+    expected = np.round(ramp * (255 / (2 ** depth - 1))).astype(np.uint8)
+    assert t.images.shape == (1, 1, 32, 32) and np.array_equal(t.images[0, 0].numpy(), expected)
+    assert float((t.images == 255).float().mean()) < 0.01  # clipping made 91-99% of them 255
+    assert np.array_equal(read_image(cat / "train/good/000.png", channels=1)[0], expected)  # one reader
+
+
+def _wide_category(root: Path, mode: str = "RGB") -> Path:
+    """400x200 images: a 200x200 centre of grey 100 between 100-px bands of 250; a defect at rows 40:80,
+    cols 140:180 (centre-crop cols 40:80)."""
+    cat = root / "wide"
+    for sub in ("train/good", "test/good", "test/box", "ground_truth/box"):
+        (cat / sub).mkdir(parents=True)
+    img = np.full((200, 400, 3), 250, np.uint8)
+    img[:, 100:300] = 100
+    mask = np.zeros((200, 400), np.uint8)
+    mask[40:80, 140:180] = 255
+    for sub in ("train/good", "test/good", "test/box"):
+        Image.fromarray(img).convert(mode).save(cat / sub / "000.png")
+    Image.fromarray(mask).save(cat / "ground_truth/box/000_mask.png")
+    return cat
+
+
+def test_non_square_images_keep_their_aspect_ratio(tmp_path):
+    """The shorter side is resized and the centre cropped (not squashed); the mask follows the same crop."""
+    t = load_category(_wide_category(tmp_path), "test", size=50, cache=False)
+    assert t.images.shape == (2, 3, 50, 50) and t.native_sizes == [(200, 400), (200, 400)]
+    assert bool((t.images[:, :, :, 1:-1] == 100).all())  # only the centre band; squashing showed the 250 bands
+    expected = torch.zeros(50, 50, dtype=torch.uint8)
+    expected[10:20, 10:20] = 1
+    assert t.labels.tolist() == [1, 0] and torch.equal(t.masks[0, 0], expected)
+    s = mvtec_protocol("wide", "full", size=50, root=tmp_path, val_fraction=0.0)
+    assert s.meta["native_sizes"] == [(200, 400)] and "centre 50x50 crop" in s.meta["resize"]
+
+
+def test_channels_default_to_the_data_own_count(tmp_path):
+    grey = load_category(_box_category(tmp_path / "g", mode="L"), "train", size=16, cache=False)
+    rgb = load_category(_box_category(tmp_path / "c"), "train", size=16, cache=False)
+    assert grey.images.shape[1] == 1 and rgb.images.shape[1] == 3
+    s = mvtec_protocol("boxes", "full", size=16, root=tmp_path / "g", val_fraction=0.0)
+    assert s.image_shape == (1, 16, 16) and s.meta["channels"] == 1
+    assert mvtec_protocol("boxes", "full", size=16, channels=3, root=tmp_path / "g", val_fraction=0.0
+                          ).image_shape == (3, 16, 16)
+    mixed = _box_category(tmp_path / "m", mode="L")
+    Image.new("RGB", (256, 256), (200, 10, 10)).save(mixed / "test" / "good" / "001.png")
+    s = mvtec_protocol("boxes", "full", size=16, root=tmp_path / "m", val_fraction=0.0)
+    assert s.image_shape == (3, 16, 16) and torch.equal(s.train[:, 0], s.train[:, 2])  # grey train, RGB test
+
+
 def test_cache_is_fast_and_tracks_changes(tmp_path, monkeypatch):
     cat = make_synthetic_mvtec(tmp_path / "root", "disc", n_train=60, n_test_good=0, n_test_defect=0, size=128)
     t0 = time.perf_counter()
@@ -133,10 +233,35 @@ def test_cache_is_fast_and_tracks_changes(tmp_path, monkeypatch):
     t2 = time.perf_counter()
     assert torch.equal(first.images, second.images) and first.paths == second.paths
     assert (t1 - t0) > 3 * (t2 - t1), f"cached load not faster: {t1 - t0:.3f}s then {t2 - t1:.3f}s"
-    assert len(list((tmp_path / "cache").glob("mvtec_disc_train_64_3_*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("mvtec2_disc_train_64_native_*.npz"))) == 1
     Image.open(cat / "train" / "good" / "000.png").save(cat / "train" / "good" / "999.png")
     assert len(load_category(cat, "train", size=64)) == 61  # a changed folder is decoded again
-    assert len(list((tmp_path / "cache").glob("mvtec_disc_train_64_3_*.npz"))) == 1  # stale file replaced
+    assert len(list((tmp_path / "cache").glob("mvtec2_disc_train_64_native_*.npz"))) == 1  # stale file replaced
+
+
+def test_cache_is_keyed_by_content_not_mtime(tmp_path):
+    """An image replaced by another of the same byte size, its mtime put back, is decoded again."""
+    cat = _box_category(tmp_path, ext="bmp", shape=(32, 32))  # uncompressed: same pixels count, same size
+    path = cat / "train" / "good" / "001.bmp"
+    before = load_category(cat, "train", size=32)
+    st = path.stat()
+    Image.fromarray(np.full((32, 32, 3), 7, np.uint8)).save(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    after = load_category(cat, "train", size=32)
+    assert int(before.images[1].max()) == 200 and int(after.images[1].max()) == 7
+    assert torch.equal(after.images[0], before.images[0])
+
+
+def test_stale_cache_files_are_ignored(tmp_path):
+    """A damaged cache file, or one of another layout under the current name, is decoded again."""
+    cat = _box_category(tmp_path)
+    good = load_category(cat, "test", size=16)
+    (cached,) = (tmp_path / "cache").glob("mvtec2_boxes_test_16_*.npz")
+    np.savez(cached, images=np.zeros(1))  # readable, but not a decoded split
+    assert torch.equal(load_category(cat, "test", size=16).masks, good.masks)
+    cached.write_bytes(b"garbage")
+    assert torch.equal(load_category(cat, "test", size=16).images, good.images)
 
 
 def test_cache_dir_falls_back_when_root_is_read_only(tmp_path, monkeypatch):
@@ -184,7 +309,8 @@ def test_category_lookup_and_errors(synth, tmp_path):
     assert "CC BY-NC-SA 4.0" in str(e.value) and "mvtec.com/company/research/datasets/mvtec-ad" in str(e.value)
     with pytest.raises(DataNotFoundError, match="looked in .*mvtec_ad/bottle.*train/good"):
         load_mvtec("bottle", root=synth)
-    with pytest.raises(DataError, match="unknown MVTec AD category 'bottel'. Valid categories: bottle, cable"):
+    with pytest.raises(DataError, match="unknown MVTec AD category 'bottel': looked in .*mvtec_ad/bottel, .*bottel."
+                                        " Valid categories: bottle, cable"):
         load_mvtec("bottel", root=synth)
     with pytest.raises(DataError, match="split must be"):
         load_mvtec("synthetic", root=synth, split="val")

@@ -6,6 +6,7 @@ argument, else ``$GANAD_DATA``, else ``~/.cache/ganad_lite``.
 from .arrays import CIFAR10_CLASSES, MNIST_CLASSES, ArrayDataset, load_cifar10, load_mnist, read_bundle
 from .dispatch import DATASETS, load_split
 from .download import download_mvtec
+from .images import read_image
 from .mvtec import (MVTEC_CATEGORIES, MVTEC_LICENSE, MVTEC_URL, MVTecSet, find_category, load_category,
                     load_mvtec, mvtec_categories)
 from .protocols import Split, cifar10_protocol, mnist_protocol, mvtec_protocol
@@ -17,5 +18,5 @@ __all__ = [
     "DataNotFoundError", "MNIST_CLASSES", "MVTEC_CATEGORIES", "MVTEC_LICENSE", "MVTEC_URL", "MVTecSet", "Split",
     "cache_dir", "cifar10_protocol", "data_root", "find_category", "load_category", "load_cifar10", "load_mnist",
     "load_mvtec", "load_split", "make_synthetic_mvtec", "mnist_protocol", "mvtec_categories", "mvtec_protocol",
-    "read_bundle",
+    "read_bundle", "read_image",
 ]

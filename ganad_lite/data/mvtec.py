@@ -6,14 +6,14 @@ Layout, under the data root, in ``mvtec_ad/``, ``mvtec/``, ``mvtec_anomaly_detec
     <category>/test/good/*.png   <category>/test/<defect>/*.png
     <category>/ground_truth/<defect>/<name>_mask.png      (one mask per defective test image)
 
-Any image size, RGB or grayscale, PNG/JPEG/BMP/TIFF. Images are resized with PIL bilinear (antialiased);
-masks with nearest neighbour, so they stay aligned, then binarised to {0, 1}.
+Any image size, RGB or greyscale, 8 or 16 bits, PNG/JPEG/BMP/TIFF, read by ``images.read_image``: the shorter
+side is resized to ``size`` and the centre square kept (PIL bilinear, antialiased), masks over the same crop
+with nearest neighbour, so they stay aligned; any nonzero mask pixel is defect (1).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
+from ..checkpoint import atomic_write
+from .images import IMAGE_EXTS, check_size_channels, fit_mask, load_image, read_mask
 from .root import DataError, DataNotFoundError, cache_dir, data_root
 
 MVTEC_CATEGORIES = ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",
@@ -30,12 +31,12 @@ MVTEC_CATEGORIES = ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", 
 MVTEC_URL = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
 MVTEC_LICENSE = "CC BY-NC-SA 4.0"
 MVTEC_FOLDERS = ("mvtec_ad", "mvtec", "mvtec_anomaly_detection")
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 LAYOUT = ("<category>/train/good/*.png, <category>/test/<good|defect>/*.png, "
           "<category>/ground_truth/<defect>/<name>_mask.png")
 GET_MVTEC = (f"MVTec AD ({MVTEC_LICENSE}, non-commercial) is at {MVTEC_URL}: extract it and set GANAD_DATA "
              "(or root=) to the folder holding the category folders or an mvtec_ad/ folder of them.")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # bump when decoding changes, so older cache files are never read
+CACHE_KEYS = ("images", "masks", "native_sizes", "labels", "defect_types", "paths")
 
 
 @dataclass(repr=False)
@@ -44,7 +45,7 @@ class MVTecSet:
 
     images: uint8 (N, C, size, size); labels: int64 (N,), 0 good / 1 defect; defect_types: N names
     ("good" for normal images); masks: uint8 (N, 1, size, size) in {0, 1}, zeros for good images;
-    paths: N source file paths.
+    paths: N source file paths; native_sizes: N (height, width) of the files before resizing.
     """
 
     images: torch.Tensor
@@ -52,6 +53,7 @@ class MVTecSet:
     defect_types: list[str]
     masks: torch.Tensor
     paths: list[str]
+    native_sizes: list[tuple[int, int]]
     category: str = ""
     split: str = ""
 
@@ -78,17 +80,17 @@ def mvtec_categories(root: str | os.PathLike | None = None) -> list[str]:
 def find_category(category: str, root: str | os.PathLike | None = None) -> Path:
     """The folder of ``category`` under the data root; DataNotFoundError says where it looked."""
     r = data_root(root)
-    if not category or Path(category).name != category or category.startswith("."):
+    if not isinstance(category, str) or not category or Path(category).name != category or category[0] == ".":
         raise DataError(f"bad category name {category!r}: give a folder name such as 'bottle'")
     for base in _bases(r):
         if (base / category).is_dir():
             return base / category
     found = mvtec_categories(r) if r.is_dir() else []
-    if category not in MVTEC_CATEGORIES and category not in found:
-        raise DataError(f"unknown MVTec AD category {category!r}. Valid categories: {', '.join(MVTEC_CATEGORIES)}"
-                        f"; found under {r}: {', '.join(found) or 'none'}")
     where = (f"the data root {r} does not exist" if not r.is_dir() else
              "looked in " + ", ".join(str(b / category) for b in _bases(r)))
+    if category not in MVTEC_CATEGORIES and category not in found:
+        raise DataError(f"unknown MVTec AD category {category!r}: {where}. Valid categories: "
+                        f"{', '.join(MVTEC_CATEGORIES)}; found under {r}: {', '.join(found) or 'none'}")
     raise DataNotFoundError(f"MVTec AD category {category!r} not found: {where} (categories found there: "
                             f"{', '.join(found) or 'none'}). Expected layout: {LAYOUT}. {GET_MVTEC} "
                             "Offline, mvtec_protocol(..., fallback='synthetic') uses a synthetic stand-in.")
@@ -144,83 +146,86 @@ def _listing(cat_dir: Path, split: str) -> list[tuple[Path, str, Path | None]]:
     return items
 
 
-def _decode(item: tuple[Path, str, Path | None], size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """One image (channels, size, size) and its mask (1, size, size), both uint8; mask in {0, 1}."""
+def _decode(item: tuple[Path, str, Path | None], size: int, channels: int | None):
+    """One image (C, size, size), its mask (1, size, size) in {0, 1}, and the image's native (H, W)."""
     path, _, mask_path = item
-    try:
-        with Image.open(path) as im:
-            native = im.size
-            im = im.convert("RGB" if channels == 3 else "L").resize((size, size), Image.BILINEAR)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"cannot read image {path}: {e}; replace or remove the file") from e
-    img = np.asarray(im).reshape(size, size, channels).transpose(2, 0, 1)
-    mask = np.zeros((1, size, size), np.uint8)
-    if mask_path is not None:
-        try:
-            with Image.open(mask_path) as m:
-                mask_size = m.size
-                m = np.asarray(m.convert("L").resize((size, size), Image.NEAREST))
-        except (OSError, ValueError, SyntaxError) as e:
-            raise DataError(f"cannot read mask {mask_path}: {e}; replace the file") from e
-        if mask_size != native:
-            raise DataError(f"mask {mask_path} is {mask_size[0]}x{mask_size[1]} but its image {path} is "
-                            f"{native[0]}x{native[1]}; a mask must match its image pixel for pixel")
-        mask[0] = m > (0 if m.max() <= 1 else 127)
-    return img, mask
+    img, native = load_image(path, size, channels)
+    if mask_path is None:
+        return img, np.zeros((1, size, size), np.uint8), native
+    full = read_mask(mask_path)  # (1, H, W) at the file's own size
+    if full.shape[1:] != native:
+        raise DataError(f"mask {mask_path} is {full.shape[2]}x{full.shape[1]} but its image {path} is "
+                        f"{native[1]}x{native[0]}; a mask must match its image pixel for pixel")
+    if not full.any():
+        raise DataError(f"mask {mask_path} of the defective image {path} is empty (no nonzero pixel): "
+                        "mark the defect in it, or move the image to test/good/ if it has none")
+    return img, fit_mask(full, size), native
 
 
 def _fingerprint(cat_dir: Path, split: str) -> str:
-    """Hash of the folder's absolute path and each file's relative name, size and mtime under the split."""
-    h = hashlib.sha1(f"{_CACHE_VERSION}|{cat_dir.resolve()}".encode())
+    """Hash of the bytes and relative name of every file under the split's folders (the decode cache key)."""
+    h = hashlib.blake2b(f"{_CACHE_VERSION}".encode(), digest_size=10)
     for top in (["train"] if split == "train" else ["test", "ground_truth"]):
         for dirpath, dirs, files in sorted(os.walk(cat_dir / top)):
             dirs.sort()
             for name in sorted(files):
-                path = os.path.join(dirpath, name)
-                st = os.stat(path)
-                h.update(f"{os.path.relpath(path, cat_dir)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+                data = Path(dirpath, name).read_bytes()
+                h.update(f"{os.path.relpath(os.path.join(dirpath, name), cat_dir)}|{len(data)}|".encode())
+                h.update(data)
+    return h.hexdigest()
 
 
-def _decode_all(cat_dir: Path, split: str, size: int, channels: int) -> dict[str, np.ndarray]:
+def _decode_all(cat_dir: Path, split: str, size: int, channels: int | None) -> dict[str, np.ndarray]:
     items = _listing(cat_dir, split)
     workers = min(8, (os.cpu_count() or 1) + 1)
     with ThreadPoolExecutor(workers) as pool:
         decoded = list(pool.map(lambda it: _decode(it, size, channels), items))
-    return {"images": np.stack([d[0] for d in decoded]), "masks": np.stack([d[1] for d in decoded]),
+    depth = max(d[0].shape[0] for d in decoded)  # channels=None: 3 if any image is in colour
+    return {"images": np.stack([np.repeat(d[0], depth // d[0].shape[0], axis=0) for d in decoded]),
+            "masks": np.stack([d[1] for d in decoded]),
+            "native_sizes": np.array([d[2] for d in decoded], np.int64).reshape(-1, 2),
             "labels": np.array([t != "good" for _, t, _ in items], np.int64),
             "defect_types": np.array([t for _, t, _ in items]),
             "paths": np.array([str(p.relative_to(cat_dir)) for p, _, _ in items])}
 
 
-def load_category(cat_dir: str | os.PathLike, split: str = "train", size: int = 28, channels: int = 3,
+def _read_cache(target: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file, or None if it is missing, damaged or of another layout (decode again)."""
+    try:
+        with np.load(target, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception:  # a missing or damaged cache file is simply decoded again
+        return None
+    return arrays if set(arrays) == set(CACHE_KEYS) else None
+
+
+def load_category(cat_dir: str | os.PathLike, split: str = "train", size: int = 28, channels: int | None = None,
                   cache: bool = True, cache_root: str | os.PathLike | None = None) -> MVTecSet:
     """Load one split of the MVTec-layout folder ``cat_dir`` (see load_mvtec).
 
-    The decoded arrays are cached under cache_dir(cache_root), cache_root defaulting to the folder's parent.
+    The decoded arrays are cached under cache_dir(cache_root), cache_root defaulting to the folder's parent,
+    keyed by a hash of the files' bytes, so any change to a file is decoded again.
     """
     cat_dir = Path(cat_dir)
-    if channels not in (1, 3) or int(size) != size or size < 1:
-        raise DataError(f"channels must be 1 or 3 and size a positive integer (got channels={channels}, size={size})")
+    check_size_channels(size, channels)
+    if size is None:
+        raise DataError("size must be a positive integer: the images of a split are stacked at one size")
     arrays, target = None, None
     if cache:
         where = hashlib.sha1(str(cat_dir.resolve()).encode()).hexdigest()[:8]  # same name, other folder
-        prefix = f"mvtec_{cat_dir.name}_{split}_{size}_{channels}_{where}_"
+        prefix = f"mvtec{_CACHE_VERSION}_{cat_dir.name}_{split}_{size}_{channels or 'native'}_{where}_"
         folder = cache_dir(cat_dir.parent if cache_root is None else cache_root)
         target = folder / f"{prefix}{_fingerprint(cat_dir, split)}.npz"
-        if target.is_file():
-            try:
-                with np.load(target, allow_pickle=False) as f:
-                    arrays = {k: f[k] for k in f.files}
-            except Exception:  # a damaged cache file is simply decoded again
-                arrays = None
+        arrays = _read_cache(target)
     if arrays is None:
         arrays = _decode_all(cat_dir, split, size, channels)
         if target is not None:
             _write_cache(target, arrays, prefix)
     return MVTecSet(images=torch.from_numpy(arrays["images"]), labels=torch.from_numpy(arrays["labels"]),
                     defect_types=[str(t) for t in arrays["defect_types"]], masks=torch.from_numpy(arrays["masks"]),
-                    paths=[str(cat_dir / p) for p in arrays["paths"]], category=cat_dir.name, split=split)
+                    paths=[str(cat_dir / p) for p in arrays["paths"]],
+                    native_sizes=[(int(h), int(w)) for h, w in arrays["native_sizes"]],
+                    category=cat_dir.name, split=split)
 
 
 def _write_cache(target: Path, arrays: dict, prefix: str) -> None:
@@ -228,20 +233,20 @@ def _write_cache(target: Path, arrays: dict, prefix: str) -> None:
     try:
         for old in target.parent.glob(prefix + "*.npz"):
             old.unlink()
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as f:
-            np.savez(f, **arrays)
-        os.replace(f.name, target)
+        atomic_write(target, lambda f: np.savez(f, **arrays))
     except OSError as e:
         warnings.warn(f"could not write the MVTec cache {target} ({e}); the next load decodes again")
 
 
 def load_mvtec(category: str, root: str | os.PathLike | None = None, split: str = "train", size: int = 28,
-               channels: int = 3, cache: bool = True) -> MVTecSet:
-    """One split ("train" or "test") of an MVTec AD category, resized to size x size with `channels` (1 or 3).
+               channels: int | None = None, cache: bool = True) -> MVTecSet:
+    """One split ("train" or "test") of an MVTec AD category as size x size images.
 
-    Returns an MVTecSet: images uint8 (N, channels, size, size), labels int64 (0 good / 1 defect),
-    defect_types, masks uint8 (N, 1, size, size) in {0, 1}, paths. Decoded arrays are cached in
+    channels: 1 or 3; None keeps the data's own count (3 if any image is in colour, else 1). Non-square
+    images keep their aspect ratio (shorter side resized, centre cropped; see the module docstring).
+    Returns an MVTecSet: images uint8 (N, C, size, size), labels int64 (0 good / 1 defect), defect_types,
+    masks uint8 (N, 1, size, size) in {0, 1}, paths, native_sizes. Decoded arrays are cached in
     ``<root>/.ganad_cache`` (or $GANAD_CACHE, or ~/.cache/ganad_lite/.ganad_cache if the root is read-only),
-    keyed by a fingerprint of the files, so a changed folder is decoded again.
+    keyed by a hash of the files' bytes, so a changed file is decoded again.
     """
     return load_category(find_category(category, root), split, size, channels, cache, data_root(root))

@@ -198,17 +198,23 @@ def _synthetic_category(category: str, root) -> tuple:
     return folder, notice
 
 
-def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 28, channels: int = 3,
+def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 28, channels: int | None = None,
                    val_fraction: float = 0.1, seed: int = 0, root: str | os.PathLike | None = None, *,
                    n_train: int | None = None, n_test: int | None = None, fallback: str | None = None) -> Split:
-    """MVTec AD one-class split for one category, images (channels, size, size), masks aligned.
+    """MVTec AD one-class split for one category, images (C, size, size), masks aligned.
+
+    channels: 1 or 3; None keeps the category's own count (3 if any of its images is in colour, else 1).
+    Non-square images keep their aspect ratio: the shorter side is resized to size and the centre cropped
+    (meta["resize"] says so and meta["native_sizes"] lists the sizes found).
 
     mode="thesis": n_train (default 100) images drawn with the seed from train/good, a val slice of
     round(val_fraction * n_train) other train/good images, and n_test (default 100) test images drawn from
     test/ stratified by good/defect. With the defaults a category with fewer images uses all it has and says so
     (bottle's test split has 83 images); explicit n_train / n_test larger than available are errors.
     mode="full": all train/good images minus the val slice; all test images.
+    fallback=None (the default): a category not found is a DataError saying where it was looked for.
     fallback="synthetic": a missing official category is replaced by generated stand-in data (with a notice).
+    meta["source"] is "full" (the data found under the root) or "synthetic".
     """
     if mode not in ("thesis", "full"):
         raise DataError(f"mode must be 'thesis' or 'full', got {mode!r}")
@@ -227,6 +233,9 @@ def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 2
     cache_root = data_root(root) if source == "full" else None
     train_set = load_category(cat_dir, "train", size, channels, cache_root=cache_root)
     test_set = load_category(cat_dir, "test", size, channels, cache_root=cache_root)
+    depth = max(train_set.images.shape[1], test_set.images.shape[1])  # one split in colour: both in colour
+    train_images, test_images = (x.expand(-1, depth, -1, -1) if x.shape[1] < depth else x
+                                 for x in (train_set.images, test_set.images))
     notes = []
     if mode == "full":
         tr, va = _train_val(len(train_set), val_fraction, np.random.default_rng([seed, 0]))
@@ -236,10 +245,12 @@ def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 2
     notice = " ".join([notice] + notes).strip()
     if notes:
         notify(" ".join(notes))
-    train, val, test, labels = train_set.images[tr], train_set.images[va], test_set.images[te], test_set.labels[te]
+    train, val, test, labels = train_images[tr], train_images[va], test_images[te], test_set.labels[te]
     types = [test_set.defect_types[i] for i in te]
     meta = _meta("mvtec", category, source, notice, seed, val_fraction, (train, val, labels), mode=mode, size=size,
-                 channels=channels, path=str(cat_dir), n_available=dict(train=len(train_set), test=len(test_set)),
+                 channels=depth, path=str(cat_dir), n_available=dict(train=len(train_set), test=len(test_set)),
+                 resize=f"shorter side to {size} px (bilinear), centre {size}x{size} crop",
+                 native_sizes=sorted(set(train_set.native_sizes) | set(test_set.native_sizes)),
                  test_type_counts={t: types.count(t) for t in sorted(set(types))},
                  protocol=f"{mode}: train and val drawn from train/good; test from test/"
                           + (" (stratified by good/defect)" if mode == "thesis" else ""))
