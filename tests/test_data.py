@@ -48,6 +48,19 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert data_root(tmp_path / "x") == tmp_path / "x"
 
 
+def test_data_root_that_is_a_file(monkeypatch, tmp_path):
+    """No quiet fallback to the shipped sample when the data root is a file."""
+    file_root = tmp_path / "mnist.npz"
+    _bundle(file_root, rgb=False)
+    monkeypatch.setenv("GANAD_DATA", str(file_root))
+    for call in (load_mnist, lambda: mnist_protocol(0), data_root):
+        with pytest.raises(DataError, match=r"GANAD_DATA points at a file, .*mnist.npz, not a folder: set it to the "
+                                            "folder that holds the datasets"):
+            call()
+    with pytest.raises(DataError, match=r"the data root \(root=\) is a file"):
+        cifar10_protocol(root=file_root)
+
+
 def test_mnist_sample_protocol(empty):
     with pytest.warns(DataFallbackWarning, match="sample"):
         s = mnist_protocol(3, root=empty, seed=1)
@@ -106,11 +119,13 @@ def test_bundle_in_root(tmp_path):
     assert torch.equal(ds.x_test[7], torch.from_numpy(d["x_test"][7]).permute(2, 0, 1))
     s = cifar10_protocol("automobile", n_other=12, root=tmp_path, seed=3)
     assert (len(s.train), len(s.val), len(s.test), int(s.test_labels.sum())) == (18, 2, 17, 12)
+    assert s.meta["source"] == "full" and s.subsample(max_train=4).meta["source"] == "full"
     with pytest.raises(DataError, match="n_other=1000 .* has only 45"):
         cifar10_protocol(root=tmp_path)
     _bundle(tmp_path / "mnist.npz", n_train=(7, 3), rgb=False)
     s = mnist_protocol(0, root=tmp_path, val_fraction=0.0)
     assert (len(s.train), len(s.val), len(s.test)) == (3, 0, 40) and s.val.shape[1:] == (1, 28, 28)
+    assert s.meta["source"] == "full" and s.meta["path"].endswith("mnist.npz")
 
 
 def test_bad_bundles(tmp_path):

@@ -290,6 +290,35 @@ def test_synthetic_fallback(tmp_path):
     assert not any(empty.iterdir())  # nothing written into the data root
 
 
+def test_missing_category_is_an_error_unless_the_stand_in_is_asked_for(tmp_path):
+    root = tmp_path / "data"
+    (root / "mvtec_ad").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match=r"'bottle' not found: looked in .*data/mvtec_ad/bottle, .*data/bottle"):
+        mvtec_protocol("bottle", root=root)  # the default never falls back
+    with pytest.raises(DataError, match=r"unknown MVTec AD category 'synthetic': looked in .*data/mvtec_ad/synthetic"):
+        mvtec_protocol("synthetic", root=root)
+    with pytest.raises(DataError, match="unknown MVTec AD category 'bottel'"):
+        mvtec_protocol("bottel", root=root, fallback="synthetic")  # a misspelt name is never replaced
+    with pytest.raises(DataError, match="fallback must be None or 'synthetic'"):
+        mvtec_protocol("bottle", root=root, fallback="sample")
+    assert not (tmp_path / "cache").exists()  # no stand-in was generated
+
+
+def test_data_root_that_is_a_file(tmp_path, monkeypatch):
+    file_root = tmp_path / "datasets.zip"
+    file_root.write_bytes(b"PK")
+    monkeypatch.setenv("GANAD_DATA", str(file_root))
+    for call in (lambda: load_mvtec("bottle"), lambda: mvtec_protocol("bottle", fallback="synthetic"),
+                 mvtec_categories):
+        with pytest.raises(DataError, match=r"GANAD_DATA points at a file, .*datasets.zip, not a folder"):
+            call()
+    with pytest.raises(DataError, match=r"the data root \(root=\) is a file"):
+        load_mvtec("bottle", root=file_root)
+    monkeypatch.setenv("GANAD_CACHE", str(file_root))
+    with pytest.raises(DataError, match="GANAD_CACHE points at a file"):
+        cache_dir(tmp_path)
+
+
 def test_synthetic_is_deterministic_and_safe(tmp_path):
     a = make_synthetic_mvtec(tmp_path / "a", n_train=3, n_test_good=1, n_test_defect=4, size=32, seed=5)
     b = make_synthetic_mvtec(tmp_path / "b", n_train=3, n_test_good=1, n_test_defect=4, size=32, seed=5)

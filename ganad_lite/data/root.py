@@ -31,10 +31,15 @@ class DataFallbackWarning(UserWarning):
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root`` if given, else ``$GANAD_DATA``, else ``~/.cache/ganad_lite``.
 
-    The folder need not exist; loaders say so when they look in it.
+    The folder need not exist (loaders say so when they look in it); a file there is a DataError.
     """
-    chosen = root if root is not None else (os.environ.get("GANAD_DATA") or DEFAULT_ROOT)
-    return Path(chosen).expanduser()
+    from_env = root is None and bool(os.environ.get("GANAD_DATA"))
+    path = Path(root if root is not None else (os.environ.get("GANAD_DATA") or DEFAULT_ROOT)).expanduser()
+    if path.exists() and not path.is_dir():
+        name = "GANAD_DATA points at" if from_env else "the data root (root=) is"
+        raise DataError(f"{name} a file, {path}, not a folder: set it to the folder that holds the datasets "
+                        "(mnist.npz, cifar10*.npz, mvtec_ad/ ...), or leave it unset for ~/.cache/ganad_lite")
+    return path
 
 
 def _writable(folder: Path) -> bool:
@@ -63,6 +68,9 @@ def cache_dir(root: str | os.PathLike | None = None) -> Path:
     Raises DataError if none of them can be written.
     """
     env = os.environ.get("GANAD_CACHE")
+    if env and Path(env).expanduser().is_file():
+        raise DataError(f"GANAD_CACHE points at a file, {Path(env).expanduser()}, not a folder: "
+                        "set it to a writable folder (it is created if missing)")
     if env:
         candidates = [Path(env).expanduser()]
     else:  # never create a missing data root just to cache into it
