@@ -3,7 +3,10 @@ import json
 import numpy as np
 import pytest
 
+from ganad_lite import get_profile
 from ganad_lite.cli import main
+from ganad_lite.data import load_split
+from ganad_lite.experiments import run_one
 
 
 @pytest.fixture
@@ -27,14 +30,19 @@ def test_train_score_evaluate(offline, capsys):
     assert main(["score", "--model", str(out / "model.pt"), "--images", str(offline / "q.npy"),
                  "--threshold", "-0.5", "--out", str(offline / "s.json")]) == 0
     scores = json.loads((offline / "s.json").read_text())
-    assert len(scores["score"]) == 5 and len(scores["anomalous"]) == 5
+    mix = 0.05 * np.array(scores["residual"]) + 0.95 * np.array(scores["origin"])  # the default lambda, 0.05
+    assert len(scores["score"]) == 5 and scores["score"] == pytest.approx(mix.tolist())
+    assert scores["anomalous"] == [score > -0.5 for score in scores["score"]]
 
     ev = offline / "eval"
     assert main(["evaluate", "--dataset", "mnist", "--normal-class", "3", "--profile", "smoke", "--out", str(ev),
                  "--quiet"]) == 0
     res = json.loads((ev / "results.json").read_text())
     assert res["profile"] == "smoke" and res["loaded_from_cache"]  # same config and data as `train`
-    assert 0 <= res["metrics"]["residual"]["auroc"] <= 1
+    split = load_split("mnist", 3, profile="smoke")
+    run = run_one(split, "mnist", get_profile("smoke"), progress=False)  # the cached model, evaluated again
+    assert res["metrics"]["residual"]["auroc"] == pytest.approx(run.metrics["residual"]["auroc"])
+    assert res["pca_baseline"]["auroc"] == pytest.approx(run.baseline["auroc"])
     assert (ev / "reconstructions.png").stat().st_size > 1000
     assert "AUROC" in capsys.readouterr().out
 
@@ -54,7 +62,9 @@ def test_reproduce_with_chosen_seeds(offline, capsys):
     saved = json.loads((offline / "results" / "smoke" / "cifar10" / "results.json").read_text())
     assert saved["seeds"] == [0, 1] and saved["command"].endswith("--profile smoke --seeds 0,1")
     by_seed = saved["headline_by_seed"]
-    assert set(by_seed["auroc"]) == {"0", "1"} and by_seed["sd"] is not None
+    aurocs = [r["metrics"]["residual"]["auroc"] for r in saved["runs"]]  # one class: one run per seed
+    assert by_seed["auroc"] == pytest.approx({"0": aurocs[0], "1": aurocs[1]})
+    assert by_seed["sd"] == pytest.approx(np.std(aurocs, ddof=1))
     assert by_seed["mean"] == pytest.approx(saved["mean"]["auroc"])  # one class: mean of seeds = mean of runs
     assert "sd over 2 seeds" in capsys.readouterr().out
 
