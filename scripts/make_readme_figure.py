@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from ganad_lite import GANAD, get_profile, hardware_info, metrics, viz  # noqa: E402
-from ganad_lite.data import mnist_protocol  # noqa: E402
+from ganad_lite.data import load_split  # noqa: E402
 
 WEIGHT = 0.5  # lambda of the standardised score shown in the figure
 
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     profile = get_profile(args.profile)
-    split = mnist_protocol(0, seed=args.seed).subsample(profile.max_train, profile.max_test, seed=args.seed)
+    split = load_split("mnist", 0, seed=args.seed, profile=profile)
     det = GANAD.from_profile(split.image_shape, "mnist", profile=profile, seed=args.seed)
     det.fit(split.train, normal=split.val)
     test, val = det.score_terms(split.test, keep_recon=True), det.score_terms(split.val)
