@@ -1,4 +1,5 @@
 """ganad_lite.data: the data root, MNIST / CIFAR-10 loaders and their one-class protocols."""
+import os
 import pickle
 from pathlib import Path
 
@@ -138,6 +139,37 @@ def test_bad_bundles(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="cannot read the array bundle .*mnist.npz"):
         load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(x_train=np.array([np.zeros((28, 28), np.uint8)] * 6, dtype=object)),
+     r"cannot read x_train of the array bundle .*mnist.npz .*store plain arrays"),
+    (dict(class_names=np.array(list("abcdefghij"), dtype=object)), r"cannot read class_names .*dtype=str"),
+    (dict(x_test=np.zeros((0, 28, 28), np.uint8), y_test=np.zeros(0, np.int64)),
+     r"x_test has shape \(0, 1, 28, 28\) .*at least one image in each split"),
+    (dict(x_test=np.zeros((40, 32, 32), np.uint8)),
+     r"x_test images are \(1, 32, 32\) but x_train images are \(1, 28, 28\)"),
+    (dict(class_names=np.array("digits")), r"class_names must be a non-empty 1-D array"),
+    (dict(class_names=np.array(["a", "a"] + list("cdefghij"))), r"class_names has repeated names"),
+])
+def test_bundles_refused_at_load_time(tmp_path, override, message):
+    """Problems that used to surface only after training are DataErrors when the bundle is read."""
+    _bundle(tmp_path / "mnist.npz", rgb=False, **override)
+    with pytest.raises(DataError, match=message):
+        load_mnist(tmp_path)
+
+
+def test_a_rewritten_bundle_is_read_again(tmp_path):
+    """Bundles are cached by content: a rewrite of the same size within one mtime tick is not served stale."""
+    path = tmp_path / "mnist.npz"
+    d = _bundle(path, rgb=False)
+    np.savez(path, **d)  # uncompressed: the same size whatever the pixels
+    st = path.stat()
+    first = load_mnist(tmp_path)
+    np.savez(path, **{**d, "x_train": np.full((6, 28, 28), 9, np.uint8)})
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    assert int(load_mnist(tmp_path).x_train.max()) == 9 and int(first.x_train.max()) > 9
 
 
 def test_torchvision_mnist_layout(tmp_path):

@@ -4,15 +4,17 @@ Where each loader looks, in order, inside the data root (see ``data_root``):
 
 1. torchvision's folder layout: ``MNIST/raw/`` (the four IDX files) or ``cifar-10-batches-py/``;
 2. an array bundle ``mnist.npz`` / ``cifar10*.npz`` (``cifar10.npz`` first): keys ``x_train``, ``y_train``,
-   ``x_test``, ``y_test``; images uint8 of shape (N, H, W) or (N, H, W, 3); optional ``class_names``;
+   ``x_test``, ``y_test``; images uint8 of shape (N, H, W) or (N, H, W, 3), one (H, W) for both splits;
+   optional ``class_names``;
 3. torchvision's download, only when asked (``download=True``, or ``download=None`` with ``GANAD_DOWNLOAD=1``);
 4. the small real sample shipped in ``ganad_lite/data/samples/``, with a DataFallbackWarning that says so.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +60,7 @@ def _wants_download(download: bool | None) -> bool:
 
 
 def _nchw(x: np.ndarray, key: str, path: Path) -> torch.Tensor:
-    """(N, H, W) or (N, H, W, C) uint8 array -> a fresh uint8 tensor (N, C, H, W)."""
+    """(N, H, W) or (N, H, W, C) uint8 array, N, H, W >= 1 and C 1 or 3 -> a fresh uint8 tensor (N, C, H, W)."""
     x = np.asarray(x)
     if x.dtype != np.uint8:
         raise DataError(f"{path}: {key} has dtype {x.dtype}; images must be uint8 0..255 "
@@ -69,32 +71,76 @@ def _nchw(x: np.ndarray, key: str, path: Path) -> torch.Tensor:
         x = x.transpose(0, 3, 1, 2)
     else:
         raise DataError(f"{path}: {key} has shape {x.shape}; expected (N, H, W) or (N, H, W, 3)")
+    if min(x.shape) == 0:
+        raise DataError(f"{path}: {key} has shape {x.shape} as (N, C, H, W): a bundle needs at least one "
+                        "image in each split, each of at least 1x1 pixels")
     return torch.from_numpy(np.array(x, copy=True))
 
 
-@lru_cache(maxsize=4)
-def _read_npz(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
-    """The arrays of one .npz file, read once per process (keyed by path, mtime and size)."""
+_BUNDLES: dict[str, dict[str, np.ndarray]] = {}  # content hash -> arrays of the last few bundles read
+_BUNDLES_KEPT = 4
+
+
+def _parse_npz(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file's bytes; DataError naming the file (and the key) when one cannot be read."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        f = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as e:  # zipfile, OSError, ValueError: all mean the file is unusable
         raise DataError(f"cannot read the array bundle {path}: {e}; replace the file") from e
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise DataError(f"{path} holds a single array, not an .npz bundle of x_train, y_train, x_test, y_test")
+    arrays = {}
+    with f:
+        for key in f.files:
+            try:
+                arrays[key] = f[key]
+            except Exception as e:  # object (pickled) arrays, or a damaged member
+                raise DataError(f"cannot read {key} of the array bundle {path} ({e}); store plain arrays: images "
+                                "uint8, labels integers, class_names as np.array(names, dtype=str)") from e
+    return arrays
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of one .npz file, parsed once per process per content (keyed by a hash of its bytes)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataNotFoundError(f"cannot read the array bundle {path} ({e}); check the path") from e
+    key = hashlib.blake2b(data, digest_size=16).hexdigest()
+    if key not in _BUNDLES:
+        _BUNDLES[key] = _parse_npz(data, path)
+        while len(_BUNDLES) > _BUNDLES_KEPT:
+            del _BUNDLES[next(iter(_BUNDLES))]  # the oldest
+    return _BUNDLES[key]
+
+
+def _class_names(arrays: dict, default: list[str], path: Path) -> list[str]:
+    """The bundle's class_names (a 1-D array of distinct strings or integers), else the default list."""
+    if "class_names" not in arrays:
+        return list(default)
+    names = arrays["class_names"]
+    if names.ndim != 1 or len(names) == 0 or names.dtype.kind not in "USiu":
+        raise DataError(f"{path}: class_names must be a non-empty 1-D array of names (got dtype {names.dtype}, "
+                        f"shape {names.shape}); store np.array(names, dtype=str)")
+    out = [c.decode(errors="replace") if isinstance(c, bytes) else str(c) for c in names.tolist()]
+    if len(set(out)) != len(out):
+        raise DataError(f"{path}: class_names has repeated names {out}; each class needs its own name")
+    return out
 
 
 def read_bundle(path: str | os.PathLike, class_names: list[str]) -> dict:
     """Read and check an array bundle; returns x_train, y_train, x_test, y_test tensors and class_names.
 
-    class_names is the default list, used when the bundle has no ``class_names`` key.
+    class_names is the default list, used when the bundle has no ``class_names`` key. Every image of both
+    splits must have the same (C, H, W); DataError names the problem otherwise.
     """
     path = Path(path)
-    st = path.stat()
-    arrays = _read_npz(str(path), st.st_mtime_ns, st.st_size)
+    arrays = _read_npz(path)
     missing = [k for k in BUNDLE_KEYS if k not in arrays]
     if missing:
         raise DataError(f"{path} lacks {missing}; an array bundle needs x_train, y_train, x_test, y_test "
                         f"(found {sorted(arrays)})")
-    names = [str(c) for c in arrays["class_names"]] if "class_names" in arrays else list(class_names)
+    names = _class_names(arrays, class_names, path)
     out = {"class_names": names}
     for part in ("train", "test"):
         x = _nchw(arrays[f"x_{part}"], f"x_{part}", path)
@@ -102,9 +148,12 @@ def read_bundle(path: str | os.PathLike, class_names: list[str]) -> dict:
         if len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{path}: y_{part} must hold one integer label per image "
                             f"({len(x)} images, {len(y)} labels of dtype {y.dtype})")
-        if len(y) and (y.min() < 0 or y.max() >= len(names)):
+        if y.min() < 0 or y.max() >= len(names):
             raise DataError(f"{path}: y_{part} has labels outside 0..{len(names) - 1} ({names})")
         out[f"x_{part}"], out[f"y_{part}"] = x, torch.from_numpy(y.astype(np.int64))
+    if out["x_test"].shape[1:] != out["x_train"].shape[1:]:
+        raise DataError(f"{path}: x_test images are {tuple(out['x_test'].shape[1:])} but x_train images are "
+                        f"{tuple(out['x_train'].shape[1:])} (C, H, W); both splits need one image size")
     return out
 
 
