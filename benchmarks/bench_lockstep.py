@@ -40,7 +40,7 @@ def bench(width: int, k: int, args, device, report: Report, mm_rate: float) -> d
         train_lockstep(lock, data, epochs=lock[0].epoch + 1, progress=False)
 
     probe = Trainer(c, device)
-    real = probe._prepare(data[0][:c.batch_size])
+    real = probe.prepare(data[0][:c.batch_size])
     flops_iter = c.n_critic * count_flops(lambda: probe.critic_step(real)) + count_flops(
         lambda: probe.generator_step(c.batch_size))
     mm_fn, mm_flops = matmul_variant(device, mm_rate)

@@ -34,9 +34,10 @@ from _common import (MATMUL_VARIANT, Report, base_parser, count_flops, describe_
                      matmul_gflops, matmul_variant, peak_memory_mib, reset_peak_memory, setup, sync)
 
 from ganad_lite.config import TrainConfig
+from ganad_lite.device import cpu_has_bf16
 from ganad_lite.losses import gradient_penalty, interpolate
 from ganad_lite.models import build_critic, build_encoder, build_generator
-from ganad_lite.training import Trainer, cpu_has_bf16
+from ganad_lite.training import Trainer
 
 
 # -- the reference loop ------------------------------------------------------------------------------------------
@@ -172,7 +173,10 @@ class CriticLossTrainer(Trainer):
 
     def __init__(self, config, device, loss_fn):
         super().__init__(config, device)
-        self.critic_loss_fn = loss_fn
+        self.loss_fn = loss_fn
+
+    def critic_loss(self, real, fake, eps):
+        return self.loss_fn(self.critic, real, fake, eps, self.config.gp_weight)
 
 
 def bench_width(width: int, args, device, report: Report, mm_rate: float) -> dict:
@@ -199,17 +203,17 @@ def bench_width(width: int, args, device, report: Report, mm_rate: float) -> dic
 
     # FLOPs of one step each (2 per multiply-add), counted on the package and the reference
     p0 = pkgs["nchw"]
-    flops = {"package_critic": count_flops(lambda: p0.critic_step(p0._prepare(real_u8))),
+    flops = {"package_critic": count_flops(lambda: p0.critic_step(p0.prepare(real_u8))),
              "package_generator": count_flops(lambda: p0.generator_step(b)),
              "reference_critic": count_flops(lambda: ref.critic_step(ref_real)),
              "reference_generator": count_flops(lambda: ref.generator_step())}
     for name, tr in alt.items():
-        flops[f"critic loss {name}"] = count_flops(lambda: tr.critic_step(tr._prepare(real_u8)))
+        flops[f"critic loss {name}"] = count_flops(lambda: tr.critic_step(tr.prepare(real_u8)))
     flops["package_iteration"] = k * flops["package_critic"] + flops["package_generator"]
     flops["reference_iteration"] = k * flops["reference_critic"] + flops["reference_generator"]
 
     def pkg_critic(tr):
-        return lambda: [tr.critic_step(tr._prepare(data[i * b:(i + 1) * b])) for i in range(args.steps)]
+        return lambda: [tr.critic_step(tr.prepare(data[i * b:(i + 1) * b])) for i in range(args.steps)]
 
     def pkg_gen(tr):
         return lambda: [tr.generator_step(b) for _ in range(args.steps)]

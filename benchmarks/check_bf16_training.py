@@ -16,8 +16,8 @@ from _common import Report, base_parser, setup
 
 from ganad_lite.data import mnist_protocol
 from ganad_lite.detector import GANAD
+from ganad_lite.device import cpu_has_bf16
 from ganad_lite.metrics import auroc
-from ganad_lite.training import cpu_has_bf16
 
 
 def build_parser():

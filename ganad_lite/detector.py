@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -12,9 +13,11 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import hardware_info
+from .images import check_images
+from .metrics import auroc
 from .profiles import Profile, get_profile
 from .scoring import Scores, Standardizer, score_images
-from .training import Trainer, check_images
+from .training import Trainer
 
 
 def default_cache_dir() -> Path:
@@ -28,6 +31,18 @@ def data_fingerprint(images: torch.Tensor) -> str:
     h = hashlib.sha1(f"{tuple(x.shape)}{x.dtype}".encode())
     h.update(x.numpy().tobytes() if x.dtype != torch.bfloat16 else x.float().numpy().tobytes())
     return h.hexdigest()[:12]
+
+
+def validation_auroc(images, labels) -> Callable[[Trainer], dict]:
+    """The per-epoch validation record for `Trainer.train(on_epoch_end=...)`: AUROC of each score term on
+    labelled images (labels 1 = anomaly), scored with the encoder after every epoch."""
+    images = check_images(images, name="validation images")
+
+    def record(trainer: Trainer) -> dict:
+        s = score_images(trainer.generator, trainer.encoder, images, device=trainer.device, keep_maps=False)
+        return {"val_auroc_residual": auroc(labels, s.residual), "val_auroc_origin": auroc(labels, s.origin)}
+
+    return record
 
 
 def _write_json(path: Path, obj) -> None:
@@ -96,7 +111,8 @@ class GANAD:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 _write_json(self.run_dir / "config.json", self.config.to_dict())
             t0 = time.perf_counter()
-            self.trainer.train(images, checkpoint_path=ckpt, validation=validation, progress=self.progress)
+            on_epoch_end = None if validation is None else validation_auroc(*validation)
+            self.trainer.train(images, checkpoint_path=ckpt, on_epoch_end=on_epoch_end, progress=self.progress)
             if self.run_dir is not None:
                 _write_json(self.run_dir / "history.json", {"history": self.trainer.history, "epochs": self.trainer.epoch_log})
                 _write_json(self.run_dir / "run.json", {

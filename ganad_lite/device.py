@@ -1,4 +1,4 @@
-"""Device choice, seeding and a short description of the hardware a run used."""
+"""Device choice, native bf16 support and a short description of the hardware a run used."""
 from __future__ import annotations
 
 import os
@@ -48,6 +48,9 @@ def hardware_info(device: torch.device | None = None) -> dict:
     return info
 
 
-def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA) so that CPU runs repeat exactly."""
-    torch.manual_seed(seed)
+def cpu_has_bf16() -> bool:
+    """True if oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); emulated bf16 would be slower."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -7,11 +7,12 @@
 
    The gradient penalty needs a double backward, which DDP does not support through its reducer
    (pytorch/pytorch#63812, #63929). The penalty's input gradient is therefore taken with
-   `torch.autograd.grad(..., create_graph=True)` *inside* the DDP-wrapped forward: grads taken that way with
-   respect to inputs are local (never all-reduced, and the penalty is per sample anyway), and the one ordinary
-   `backward()` of the full critic loss then reaches each parameter's gradient accumulator exactly once, where
-   DDP's all-reduce hooks fire. The generator step calls the plain (unwrapped) critic, whose weights are frozen
-   there, and wraps G and E in one module so that G's two uses fall within one DDP forward.
+   `torch.autograd.grad(..., create_graph=True)` *inside* the DDP-wrapped forward: the Trainer's own critic
+   loss (losses.critic_loss) is wrapped in a thin module (`LossModule`) and that module in DDP. Grads taken
+   that way with respect to inputs are local (never all-reduced, and the penalty is per sample anyway), and the
+   one ordinary `backward()` of the full critic loss then reaches each parameter's gradient accumulator exactly
+   once, where DDP's all-reduce hooks fire. The generator loss is wrapped the same way, with G and E as the
+   module's parameters (so that G's two uses fall within one DDP forward) and the frozen critic outside it.
 
        torchrun --nproc_per_node=4 -m ganad_lite.distributed --experiment mnist --normal 3 --out runs/mnist3.pt
 
@@ -31,40 +32,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import TrainConfig
-from .losses import gradient_penalty, interpolate
 from .training import Trainer
 
 
-class _CriticLoss(nn.Module):
-    """critic loss (losses.critic_loss) as a module, so that DDP wraps the whole computation."""
+class LossModule(nn.Module):
+    """A loss function as a module whose parameters are those of `trained`: forward(*inputs) = loss(*inputs).
 
-    def __init__(self, critic: nn.Module, gp_weight: float):
+    DistributedDataParallel wraps this module, so that the whole loss, the penalty's autograd.grad included,
+    runs inside the DDP forward; only `trained`'s parameters are in DDP's gradient buckets."""
+
+    def __init__(self, loss: Callable[..., dict], *trained: nn.Module):
         super().__init__()
-        self.critic, self.gp_weight = critic, gp_weight
+        self.loss = loss
+        self.trained = nn.ModuleList(trained)
 
-    def forward(self, real, fake, eps) -> torch.Tensor:
-        n = real.shape[0]
-        fake = fake.detach().to(real.dtype)  # bf16 under autocast
-        x_hat = interpolate(real, fake, eps).requires_grad_(True)
-        scores = self.critic(torch.cat([real, fake])).float()
-        penalty, _ = gradient_penalty(self.critic, x_hat)  # local input gradient, create_graph=True
-        wasserstein = scores[:n].mean() - scores[n:].mean()
-        return torch.stack([-wasserstein + self.gp_weight * penalty, wasserstein, penalty])
-
-
-class _GeneratorLoss(nn.Module):
-    """-D(G(z)) and |G(z) - G(E(G(z)))|_1 (losses.generator_losses) with G and E as the DDP-wrapped parameters."""
-
-    def __init__(self, generator: nn.Module, encoder: nn.Module, critic: nn.Module):
-        super().__init__()
-        self.generator, self.encoder = generator, encoder
-        self._critic = [critic]  # not a submodule: its (frozen) weights stay out of this DDP's buckets
-
-    def forward(self, z) -> torch.Tensor:
-        fake = self.generator(z)
-        adversarial = -self._critic[0](fake).float().mean()
-        encoder = (fake - self.generator(self.encoder(fake))).abs().float().mean()
-        return torch.stack([adversarial, encoder])
+    def forward(self, *inputs) -> dict[str, torch.Tensor]:
+        return self.loss(*inputs)
 
 
 class DistributedTrainer(Trainer):
@@ -73,6 +56,8 @@ class DistributedTrainer(Trainer):
     config.batch_size is the global batch; each of the W processes computes on batch_size / W images.
     Every process keeps the full weights, the data and the same random stream (so the epoch permutation, z and
     eps are those of a one-process run); checkpoints are written by rank 0 only and resume on any world size.
+    The loop and the losses are the Trainer's: this class only shards the draws and batches, runs the two loss
+    hooks inside DDP and averages the logged losses over the processes.
     """
 
     def __init__(self, config: TrainConfig, device=None, *, find_unused_parameters: bool = False):
@@ -85,57 +70,49 @@ class DistributedTrainer(Trainer):
                              f"use a multiple of {self.world}")
         super().__init__(config, device)
         ids = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else None
-        self.ddp_critic = DistributedDataParallel(_CriticLoss(self.critic, config.gp_weight), device_ids=ids,
-                                                  find_unused_parameters=find_unused_parameters)
-        self.ddp_generator = DistributedDataParallel(_GeneratorLoss(self.generator, self.encoder, self.critic),
-                                                     device_ids=ids, find_unused_parameters=find_unused_parameters)
+
+        def ddp(loss, *trained):
+            return DistributedDataParallel(LossModule(loss, *trained), device_ids=ids,
+                                           find_unused_parameters=find_unused_parameters)
+
+        self.ddp_critic = ddp(super().critic_loss, self.critic)
+        # the critic is frozen in the generator step: only G and E (G used twice, in one forward) are DDP's
+        self.ddp_generator = ddp(super().generator_loss, self.generator, self.encoder)
 
     def _shard(self, x: torch.Tensor) -> torch.Tensor:
         """This process's rows of a global batch (first dim)."""
         b = x.shape[0] // self.world
         return x[self.rank * b:(self.rank + 1) * b]
 
+    def sample_z(self, n: int) -> torch.Tensor:
+        """This process's n rows of n * W latents drawn from the stream all processes share."""
+        return self._shard(super().sample_z(n * self.world))
+
+    def sample_eps(self, n: int) -> torch.Tensor:
+        return self._shard(super().sample_eps(n * self.world))
+
     def critic_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One critic update on the global batch `real` (N images, as `Trainer.critic_step`): this process
-        computes on its N / W rows. The batch indices, z and eps are drawn as in one process."""
-        n = real.shape[0]
-        real = self._shard(real)
-        z = self._shard(self._z(n))
-        eps = self._shard(torch.rand(n, device=self.device, generator=self.rng))
-        with self._autocast():
-            with torch.no_grad():
-                fake = self.generator(z)
-            loss, wasserstein, penalty = self.ddp_critic(real, fake, eps)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()  # DDP all-reduces (averages) the critic's gradients here
-        self.opt_d.step()
-        return {"loss": loss.detach(), "wasserstein": wasserstein.detach(), "penalty": penalty.detach()}
+        """One critic update on the global batch `real` (N images): this process computes on its N / W rows."""
+        return super().critic_step(self._shard(real))
 
     def generator_step(self, n: int) -> dict[str, torch.Tensor]:
-        """One joint G + E update on the global batch of n latents (this process takes n / W of them)."""
-        z = self._shard(self._z(n))
-        self.critic.requires_grad_(False)
-        try:
-            with self._autocast():
-                adversarial, encoder = self.ddp_generator(z)
-                loss = adversarial + self.config.encoder_weight * encoder
-            self.opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt_g.step()
-        finally:
-            self.critic.requires_grad_(True)
-        return {"loss": loss.detach(), "adversarial": adversarial.detach(), "encoder": encoder.detach()}
+        """One joint G + E update on the global batch of n latents: this process takes n / W of them."""
+        return super().generator_step(n // self.world)
 
-    def _log(self, means: torch.Tensor, bar, checkpoint_path, steps: int) -> None:
+    def critic_loss(self, real, fake, eps) -> dict[str, torch.Tensor]:
+        return self.ddp_critic(real, fake, eps)  # the backward of its loss all-reduces the critic's gradients
+
+    def generator_loss(self, z) -> dict[str, torch.Tensor]:
+        return self.ddp_generator(z)
+
+    def reduce_losses(self, means: torch.Tensor) -> torch.Tensor:
         means = means.clone()
         dist.all_reduce(means)  # mean over processes of per-process means = the global-batch mean
-        super()._log(means / self.world, bar, checkpoint_path, steps)
+        return means / self.world
 
-    def save(self, path):
-        self._saved_epoch = self.epoch
-        if self.rank == 0:
-            return super().save(path)
-        return Path(path)
+    @property
+    def writes_checkpoints(self) -> bool:
+        return self.rank == 0
 
 
 # -- spreading independent runs over devices --------------------------------------------------------------------

@@ -14,7 +14,6 @@ numbers are those of training the models one by one with `Trainer.train`, up to 
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Sequence
 
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 
 from .models import Crop, Reshape
-from .training import LOSS_NAMES, Trainer, TrainingDiverged, check_images
+from .steps import GanSteps
+from .training import Trainer
 
 # Config fields that must agree for models to share one stack (seed and epochs may differ).
 SHARED_FIELDS = ("image_shape", "latent_dim", "ngf", "ndf", "batch_size", "n_critic", "gp_weight", "lr", "betas",
@@ -141,89 +141,64 @@ def _unstack_adam(opt: torch.optim.Adam, stacked_params: list[nn.Parameter], lay
             o.state[ps[j]] = {"step": state["step"].clone(), "exp_avg": avg[i].clone(), "exp_avg_sq": avg_sq[i].clone()}
 
 
-class _Stack:
-    """G, D, E and both optimizers of the active models, stacked."""
+class _Stack(GanSteps):
+    """G, D, E and both optimizers of the active models, stacked; each model's draws come from its own trainer."""
 
     def __init__(self, trainers: list[Trainer]):
         self.trainers = trainers
-        self.k = len(trainers)
-        c = trainers[0].config
-        self.G, lay_g = stack_sequential([t.generator for t in trainers])
-        self.D, lay_d = stack_sequential([t.critic for t in trainers])
-        self.E, lay_e = stack_sequential([t.encoder for t in trainers])
-        self.layouts = {"generator": lay_g, "critic": lay_d, "encoder": lay_e}
-        if trainers[0]._channels_last:
-            for m in (self.G, self.D, self.E):
-                m.to(memory_format=torch.channels_last)
-        for m in (self.G, self.D, self.E):
+        self.groups = len(trainers)
+        stacked = {name: stack_sequential([t.models[name] for t in trainers]) for name in ("generator", "critic",
+                                                                                         "encoder")}
+        self.layouts = {name: layout for name, (_, layout) in stacked.items()}
+        t0 = trainers[0]
+        super().__init__(t0.config, t0.device, *(m for m, _ in stacked.values()))
+        self.critic_augment = t0.critic_augment
+        for m in self.models.values():
             m.train()
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=c.betas)
-        self.opt_g = torch.optim.Adam([*self.G.parameters(), *self.E.parameters()], lr=c.lr, betas=c.betas)
+        lay_g, lay_d, lay_e = self.layouts.values()
         self._opt_layouts = {"d": [h for _, h in lay_d], "g": [h for _, h in lay_g + lay_e]}
-        _stack_adam(self.opt_d, list(self.D.parameters()), self._opt_layouts["d"], [t.opt_d for t in trainers])
-        _stack_adam(self.opt_g, [*self.G.parameters(), *self.E.parameters()], self._opt_layouts["g"],
-                    [t.opt_g for t in trainers])
+        _stack_adam(self.opt_d, list(self.critic.parameters()), self._opt_layouts["d"], [t.opt_d for t in trainers])
+        _stack_adam(self.opt_g, self._g_params(), self._opt_layouts["g"], [t.opt_g for t in trainers])
+
+    def _g_params(self) -> list[nn.Parameter]:
+        return [*self.generator.parameters(), *self.encoder.parameters()]
+
+    def sample_z(self, n: int) -> torch.Tensor:
+        return torch.cat([t.sample_z(n) for t in self.trainers], 1)      # (n, K * N_z)
+
+    def sample_eps(self, n: int) -> torch.Tensor:
+        return torch.stack([t.sample_eps(n) for t in self.trainers], 1)  # (n, K)
+
+    def reals(self, data: list[torch.Tensor], batches: list[torch.Tensor]):
+        """The n_critic real batches (N, K * C, H, W) of one generator step: batches[k] (n_critic, N) indexes
+        data[k], model k's images, and model k's batch fills channel group k."""
+        for j in range(self.config.n_critic):
+            real = torch.cat([t.prepare(d[b[j]]) for t, d, b in zip(self.trainers, data, batches)], dim=1)
+            yield real.contiguous(memory_format=torch.channels_last) if self.channels_last else real
 
     def write_back(self) -> None:
         """Weights and Adam state back into each model's own trainer."""
-        for name, stacked in (("generator", self.G), ("critic", self.D), ("encoder", self.E)):
+        for name, stacked in self.models.items():
             unstack_into(stacked, self.layouts[name], [t.models[name] for t in self.trainers])
-        _unstack_adam(self.opt_d, list(self.D.parameters()), self._opt_layouts["d"], [t.opt_d for t in self.trainers])
-        _unstack_adam(self.opt_g, [*self.G.parameters(), *self.E.parameters()], self._opt_layouts["g"],
-                      [t.opt_g for t in self.trainers])
-
-    # -- the two steps, for K models at once; losses come back per model, shape (K,) --------------------------
-    def critic_step(self, real: torch.Tensor, z: torch.Tensor, eps: torch.Tensor, gp_weight: float):
-        """real (N, K*C, H, W) float; z (N, K*N_z); eps (N, K). Same loss as losses.critic_loss, per model."""
-        n, k = real.shape[0], self.k
-        with self.trainers[0]._autocast():
-            with torch.no_grad():
-                fake = self.G(z).to(real.dtype)  # bf16 under autocast
-            # x_hat = eps * real + (1 - eps) * fake, with model k's eps on channel group k
-            x_hat = torch.lerp(fake.unflatten(1, (k, -1)), real.unflatten(1, (k, -1)), eps.view(n, k, 1, 1, 1))
-            x_hat = x_hat.flatten(1, 2).requires_grad_(True)
-            scores = self.D(torch.cat([real, fake])).float()                       # (2N, K)
-            wasserstein = scores[:n].mean(0) - scores[n:].mean(0)                  # (K,)
-            (grad,) = torch.autograd.grad(self.D(x_hat).sum(), x_hat, create_graph=True)
-            norms = grad.unflatten(1, (k, -1)).flatten(2).float().norm(2, dim=2)  # (N, K)
-            penalty = ((norms - 1.0) ** 2).mean(0)                                 # (K,)
-            loss = -wasserstein + gp_weight * penalty
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.sum().backward()  # model k's weights only see model k's loss
-        self.opt_d.step()
-        return loss.detach(), wasserstein.detach(), penalty.detach()
-
-    def generator_step(self, z: torch.Tensor, encoder_weight: float):
-        """z (N, K*N_z). Same loss as losses.generator_losses, per model."""
-        k = self.k
-        self.D.requires_grad_(False)
-        try:
-            with self.trainers[0]._autocast():
-                fake = self.G(z)
-                adversarial = -self.D(fake).float().mean(0)                                   # (K,)
-                diff = (fake - self.G(self.E(fake))).abs().float()
-                encoder = diff.unflatten(1, (k, -1)).mean((0, 2, 3, 4))                     # (K,)
-                loss = adversarial + encoder_weight * encoder
-            self.opt_g.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            self.opt_g.step()
-        finally:
-            self.D.requires_grad_(True)
-        return adversarial.detach(), encoder.detach()
+        _unstack_adam(self.opt_d, list(self.critic.parameters()), self._opt_layouts["d"],
+                      [t.opt_d for t in self.trainers])
+        _unstack_adam(self.opt_g, self._g_params(), self._opt_layouts["g"], [t.opt_g for t in self.trainers])
 
 
 def check_lockstep(trainers: Sequence[Trainer]) -> None:
     """Raise ValueError unless the trainers can share one stack (same architecture, settings and device)."""
     if not trainers:
         raise ValueError("train_lockstep needs at least one trainer")
-    c0, d0 = trainers[0].config, trainers[0].device
+    t0 = trainers[0]
     for i, t in enumerate(trainers[1:], 1):
-        diff = [f for f in SHARED_FIELDS if getattr(t.config, f) != getattr(c0, f)]
+        diff = [f for f in SHARED_FIELDS if getattr(t.config, f) != getattr(t0.config, f)]
         if diff:
             raise ValueError(f"trainer {i} differs from trainer 0 in {diff}; lockstep models may differ only in "
                              "seed and epochs (train the others separately)")
-        if t.device != d0:
-            raise ValueError(f"trainer {i} is on {t.device}, trainer 0 on {d0}; put all on one device")
+        if t.device != t0.device:
+            raise ValueError(f"trainer {i} is on {t.device}, trainer 0 on {t0.device}; put all on one device")
+        if t.critic_augment is not t0.critic_augment:
+            raise ValueError(f"trainer {i} has another critic_augment than trainer 0; lockstep models share one")
 
 
 def train_lockstep(trainers: Sequence[Trainer], datasets: Sequence[torch.Tensor], epochs: int | Sequence[int] | None = None,
@@ -234,7 +209,7 @@ def train_lockstep(trainers: Sequence[Trainer], datasets: Sequence[torch.Tensor]
     datasets[k]: model k's normal training images, uint8 (N_k, C, H, W) or float in [0, 1]. epochs: one for all,
     one per model, or None (each config's epochs). Each trainer ends with its trained weights, Adam state,
     history, epoch_log and epoch/step counts; train_seconds grows by the wall time of the steps it took part in.
-    Not done here (use `Trainer.train` for them): checkpoints, resuming a partial epoch, validation AUROC.
+    Not done here (use `Trainer.train` for them): checkpoints, resuming a partial epoch, per-epoch callbacks.
     """
     from tqdm.auto import tqdm
 
@@ -242,27 +217,18 @@ def train_lockstep(trainers: Sequence[Trainer], datasets: Sequence[torch.Tensor]
     check_lockstep(trainers)
     if len(datasets) != len(trainers):
         raise ValueError(f"got {len(trainers)} trainers but {len(datasets)} datasets; pass one image set per trainer")
-    c = trainers[0].config
-    device = trainers[0].device
     targets = [t.config.epochs for t in trainers] if epochs is None else \
         [int(epochs)] * len(trainers) if isinstance(epochs, int) else [int(e) for e in epochs]
     if len(targets) != len(trainers):
         raise ValueError(f"epochs has {len(targets)} entries for {len(trainers)} trainers")
-    data = []
-    for i, images in enumerate(datasets):
-        images = check_images(images, c.image_shape, f"training images of model {i}")
-        if images.shape[0] < 2:
-            raise ValueError(f"model {i}: training needs at least 2 images, got {images.shape[0]}")
-        d = images.to(device)
-        data.append(d if d.dtype == torch.uint8 else d.float())
+    data = [t.training_data(images, f"training images of model {i}")
+            for i, (t, images) in enumerate(zip(trainers, datasets))]
     for i, t in enumerate(trainers):
-        if t._perm is not None and t._pos > 0:
+        if t.epoch_step > 0:
             raise ValueError(f"trainer {i} stopped inside an epoch; finish it with Trainer.train first")
     steps = [t.steps_per_epoch(d.shape[0]) for t, d in zip(trainers, data)]
     remaining = max(max(0, e - t.epoch) * s for t, e, s in zip(trainers, targets, steps))  # lockstep iterations
     bar = tqdm(total=remaining, disable=not progress, unit="G-step", desc=f"{len(trainers)} models in lockstep")
-    acc = [torch.zeros(len(LOSS_NAMES), device=device) for _ in trainers]
-    n_acc = [0] * len(trainers)
     try:
         while True:
             active = [i for i, t in enumerate(trainers) if t.epoch < targets[i]]
@@ -272,23 +238,15 @@ def train_lockstep(trainers: Sequence[Trainer], datasets: Sequence[torch.Tensor]
             try:
                 while all(trainers[i].epoch < targets[i] for i in active):
                     t0 = time.perf_counter()
-                    _lockstep_iteration(stack, [trainers[i] for i in active], [data[i] for i in active],
-                                        [acc[i] for i in active])
+                    batches = [trainers[i].epoch_batches(data[i].shape[0])[trainers[i].epoch_step] for i in active]
+                    losses = stack.train_step(stack.reals([data[i] for i in active], batches))  # (K, 5)
                     dt = time.perf_counter() - t0
-                    for i in active:
+                    for i, row in zip(active, losses):
                         t = trainers[i]
                         t.train_seconds += dt
-                        t._pos += 1
-                        t.step += 1
-                        n_acc[i] += 1
-                        if n_acc[i] == c.log_every or t._pos == steps[i]:
-                            _log(t, acc[i] / n_acc[i], steps[i])
-                            acc[i].zero_()
-                            n_acc[i] = 0
-                        if t._pos == steps[i]:
-                            t.epoch += 1
-                            t._perm, t._pos = None, 0
-                            t.epoch_log.append({"epoch": t.epoch, "step": t.step, "seconds": round(t.train_seconds, 3)})
+                        t.record_step(row)
+                        if t.epoch_step == steps[i]:
+                            t.end_epoch()
                     bar.update(1)
             finally:
                 stack.write_back()
@@ -298,37 +256,3 @@ def train_lockstep(trainers: Sequence[Trainer], datasets: Sequence[torch.Tensor]
         for m in t.models.values():
             m.eval()
     return trainers
-
-
-def _lockstep_iteration(stack: _Stack, trainers: list[Trainer], data: list[torch.Tensor], acc: list[torch.Tensor]):
-    """n_critic critic steps and one generator step for every active model, drawing from each model's own stream
-    in the order `Trainer.train` does (epoch permutation, then per critic step z and eps, then z)."""
-    c = trainers[0].config
-    b = c.batch_size
-    for t, d in zip(trainers, data):
-        if t._perm is None:
-            t._perm, t._pos = t._epoch_indices(d.shape[0]), 0
-    for j in range(c.n_critic):
-        real = torch.cat([t._prepare(d[t._perm[t._pos][j]]) for t, d in zip(trainers, data)], dim=1)
-        z, eps = [], []
-        for t in trainers:
-            z.append(t._z(b))
-            eps.append(torch.rand(b, device=t.device, generator=t.rng))
-        if trainers[0]._channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
-        d_loss, wasserstein, penalty = stack.critic_step(real, torch.cat(z, 1), torch.stack(eps, 1), c.gp_weight)
-    adversarial, encoder = stack.generator_step(torch.cat([t._z(b) for t in trainers], 1), c.encoder_weight)
-    losses = torch.stack([d_loss, wasserstein, penalty, adversarial, encoder], 1).float()  # (K, 5)
-    for a, row in zip(acc, losses):
-        a += row
-
-
-def _log(t: Trainer, means: torch.Tensor, steps: int) -> None:
-    """The same history entry as Trainer._log (a host sync), without a progress bar."""
-    values = means.tolist()
-    if not all(math.isfinite(v) for v in values):
-        bad = [k for k, v in zip(LOSS_NAMES, values) if not math.isfinite(v)]
-        raise TrainingDiverged(f"non-finite {', '.join(bad)} at generator step {t.step} (epoch {t.epoch + 1}, seed "
-                               f"{t.config.seed}) in lockstep training. Lower lr or check the inputs lie in [0, 1].")
-    t.history.append({"epoch": round(t.epoch + t._pos / steps, 4), "step": t.step,
-                      **{k: round(v, 6) for k, v in zip(LOSS_NAMES, values)}})

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .images import as_float_images, check_images
 from .metrics import decide
-from .training import as_float_images, check_images
 
 METHODS = ("encoder", "search", "hybrid")
 

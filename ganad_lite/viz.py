@@ -6,6 +6,7 @@ call `display(fig)`; `fig.savefig(path)` writes it to disk.
 
 Images are torch tensors or NumPy arrays of shape (N, C, H, W) with C = 1 or 3, either uint8 0..255 or
 float in [0, 1]; residual maps are (N, H, W) (or (N, 1, H, W)) and masks (N, H, W) or (N, 1, H, W) in {0, 1}.
+They are checked by `ganad_lite.images`, which names what is wrong with a batch and how to fix it.
 """
 from __future__ import annotations
 
@@ -19,43 +20,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
+from .images import as_image_tensor, as_map_tensor
 from .metrics import decide
 
 MAP_CMAP = "inferno"        # residual maps
 NORMAL_COLOR = "tab:blue"   # label 0
 ANOMALY_COLOR = "tab:red"   # label 1
 PAD = 2                     # pixels between tiles
-
-
-# -- input handling ------------------------------------------------------------------------------------
-def as_image_tensor(images, name: str = "images") -> torch.Tensor:
-    """(N, C, H, W) uint8 or float in [0, 1], tensor or array -> float32 tensor in [0, 1] on the CPU."""
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images).detach().cpu()
-    if x.dim() == 3:
-        raise ValueError(f"{name} has shape {tuple(x.shape)}; images need (N, C, H, W): add the channel axis "
-                         "with images[:, None]")
-    if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"{name} must have shape (N, C, H, W) with C = 1 or 3, got {tuple(x.shape)}"
-                         + ("; it looks channels-last: use .permute(0, 3, 1, 2)" if x.dim() == 4 and x.shape[-1] in (1, 3) else ""))
-    if x.dtype == torch.uint8:
-        return x.float() / 255.0
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be uint8 (0..255) or float in [0, 1], got dtype {x.dtype}")
-    x = x.float()
-    if x.numel() and (float(x.min()) < -1e-6 or float(x.max()) > 1 + 1e-6):
-        raise ValueError(f"float {name} must lie in [0, 1], found [{float(x.min()):.3g}, {float(x.max()):.3g}]; "
-                         "divide 0..255 images by 255 or pass uint8")
-    return x.clamp(0, 1)
-
-
-def as_map_tensor(maps, name: str = "maps") -> torch.Tensor:
-    """(N, H, W) or (N, 1, H, W) array or tensor -> float32 tensor (N, H, W) on the CPU."""
-    m = torch.as_tensor(np.asarray(maps) if not isinstance(maps, torch.Tensor) else maps).detach().cpu().float()
-    if m.dim() == 4 and m.shape[1] == 1:
-        m = m[:, 0]
-    if m.dim() != 3:
-        raise ValueError(f"{name} must have shape (N, H, W) or (N, 1, H, W), got {tuple(m.shape)}")
-    return m
 
 
 def new_figure(figsize=(6.4, 4.8), **kwargs) -> Figure:
@@ -87,8 +58,6 @@ def _clean(ax: Axes) -> None:
 def image_grid(images, nrow: int = 8, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Tile images (N, C, H, W) into a grid with `nrow` images per row (torchvision's make_grid)."""
     x = as_image_tensor(images)
-    if x.shape[0] == 0:
-        raise ValueError("image_grid needs at least one image")
     grid = _row(x, nrow)
     if ax is None:
         h, w = grid.shape[:2]
