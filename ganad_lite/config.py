@@ -4,14 +4,66 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
 
 INITS = ("he", "torch")  # weight initialisation schemes: He et al., or PyTorch's layer defaults
+
+
+class ConfigError(ValueError):
+    """A TrainConfig field has a bad type or value: the message names the field and the fix."""
+
+
+def _integer(name: str, value, low: int, high: int | None = None) -> int:
+    """value as a Python int in [low, high]; bools and non-integral numbers (2.5, 2.0, "2") are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"TrainConfig.{name} must be an integer, got {value!r}: pass a number, not True/False")
+    if not isinstance(value, Integral):
+        hint = f"e.g. {round(value)}" if isinstance(value, Real) and math.isfinite(value) else "an int"
+        raise ConfigError(f"TrainConfig.{name} must be an integer, got {value!r} ({type(value).__name__}); "
+                          f"pass a whole number ({hint})")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(f"TrainConfig.{name} must be an integer {bound}, got {value}")
+    return int(value)
+
+
+def _real(name: str, value, rule: str, low: float, open_low: bool = False, high: float | None = None) -> float:
+    """value as a finite Python float in [low, high) (or (low, high) when open_low); bools are refused."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, Real) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (high is None or value < high)
+    if not ok:
+        raise ConfigError(f"TrainConfig.{name} must be a number, {rule}; got {value!r}")
+    return float(value)
+
+
+def _betas(value) -> tuple[float, float]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ConfigError(f"TrainConfig.betas must be two numbers (beta1, beta2), e.g. (0.0, 0.9); got {value!r}")
+    return tuple(_real(f"betas[{i}]", b, "in [0, 1) (WGAN-GP uses (0.0, 0.9))", low=0.0, high=1.0)
+                 for i, b in enumerate(value))
+
+
+def _image_shape(value) -> tuple[int, int, int]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 3:
+        raise ConfigError(f"TrainConfig.image_shape must be (C, H, W), e.g. (1, 28, 28); got {value!r}")
+    c, h, w = (_integer(f"image_shape[{i}]", s, low=1) for i, s in enumerate(value))
+    if c not in (1, 3):
+        raise ConfigError(f"TrainConfig.image_shape {value!r}: C must be 1 (grey) or 3 (RGB); "
+                          "convert the images (the data loaders take a channels argument)")
+    return c, h, w
 
 
 @dataclass
 class TrainConfig:
     """WGAN-GP + encoder training settings (defaults: the thesis and Gulrajani et al. 2017).
+
+    Every field is checked when the config is made (ConfigError, a ValueError, names the field and the fix):
+    sizes are integers (not bools or floats), rates finite, betas in [0, 1), flags True or False.
 
     The source text uses lambda and alpha twice each; here the training ones are `gp_weight` and `lr`,
     and the scoring ones (`score_weight`, `threshold`) live with the scores, not here.
@@ -36,15 +88,21 @@ class TrainConfig:
     log_every: int = 20             # generator steps between reads of the losses (the only host syncs)
 
     def __post_init__(self):
-        self.image_shape = tuple(int(s) for s in self.image_shape)
-        self.betas = tuple(float(b) for b in self.betas)
-        for name in ("latent_dim", "ngf", "ndf", "epochs", "batch_size", "n_critic", "log_every"):
-            if int(getattr(self, name)) < (0 if name == "epochs" else 1):
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.init not in INITS:
-            raise ValueError(f"TrainConfig.init must be 'he' or 'torch', got {self.init!r}")
-        if self.gp_weight < 0 or self.lr <= 0:
-            raise ValueError(f"TrainConfig: gp_weight must be >= 0 and lr > 0 (got {self.gp_weight}, {self.lr})")
+        self.image_shape = _image_shape(self.image_shape)
+        for name in ("latent_dim", "ngf", "ndf", "batch_size", "n_critic", "log_every"):
+            setattr(self, name, _integer(name, getattr(self, name), low=1))
+        self.epochs = _integer("epochs", self.epochs, low=0)
+        self.seed = _integer("seed", self.seed, low=0, high=2 ** 32 - 1)  # what every seeded generator accepts
+        self.gp_weight = _real("gp_weight", self.gp_weight, "finite and >= 0 (the thesis uses 10)", low=0.0)
+        self.lr = _real("lr", self.lr, "finite and > 0 (the thesis uses 1e-4)", low=0.0, open_low=True)
+        self.encoder_weight = _real("encoder_weight", self.encoder_weight, "finite and >= 0 (default 1)", low=0.0)
+        self.betas = _betas(self.betas)
+        if not isinstance(self.init, str) or self.init not in INITS:
+            raise ConfigError(f"TrainConfig.init must be 'he' or 'torch', got {self.init!r}")
+        for name in ("amp", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ConfigError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
+            setattr(self, name, bool(getattr(self, name)))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -53,10 +111,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"TrainConfig.from_dict needs a dict of fields, got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; known fields: {sorted(known)}")
+            raise ConfigError(f"unknown TrainConfig fields {sorted(unknown)}; known fields: {sorted(known)}")
         return cls(**d)
 
     def replace(self, **changes) -> "TrainConfig":
