@@ -1,32 +1,37 @@
-"""The lambda / alpha explorer: re-threshold scores computed once and see every consequence at once.
+"""The lambda / alpha explorer: move lambda and alpha over scores computed once and see every consequence.
 
-`threshold_explorer(scores, labels, normal_scores)` returns an ipywidgets container with sliders for the
-score weight lambda (`score_weight`) and the threshold alpha, and a toggle for the standardised score.
-Nothing is re-scored when they move: a = lambda L_n + (1 - lambda) L_o is recomputed from the stored terms
-and re-thresholded, and the figure is redrawn. The drawing lives in plain functions (`explorer_state`,
-`explorer_figure`) that work without a widget frontend.
+`threshold_explorer(scores, labels, normal_scores, images=...)` is the live explorer (ipywidgets, needs a
+kernel): sliders for the score weight lambda and the threshold alpha, a toggle for standardised terms and,
+given held-out normals, a button and a checkbox that set alpha to their quantile. alpha is a number in the
+score's units: moving lambda keeps it, so the decisions at that alpha change with the mix. alpha is set from
+the held-out quantile only when the reader asks (button, or the "follows" checkbox), and when the
+standardised toggle changes the units. Each move mixes the test scores once (`Scores.anomaly_score`) into
+one `ExplorerState`, and every panel is drawn from it (`explorer_figures`).
+
+`static_explorer` pre-renders the same panels on a lambda x alpha grid, alpha in score units shared by
+every lambda, and switches the frames in the browser (client-side links), without a kernel.
 """
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+import torch
 
 from . import metrics
+from .explorer_figures import ExplorerState, explorer_figure, explorer_state, figure_png, pick_tiles
+from .images import as_image_tensor
 from .scoring import Scores
-from .viz import new_figure, roc_plot, score_histogram
 
 LIVE_KERNEL_NOTE = ("Moving the sliders needs a live Python kernel (JupyterLab, Binder or Colab). "
                     "In the static book the figure shows the initial state.")
 
 
-# -- plain functions -----------------------------------------------------------------------------------
+# -- inputs ------------------------------------------------------------------------------------------------
 def _check(scores: Scores, labels, normal_scores: Scores | None) -> tuple[np.ndarray, Scores | None]:
     if not isinstance(scores, Scores):
-        raise TypeError(f"scores must be a ganad_lite.Scores (from GANAD.score), got {type(scores).__name__}")
+        raise TypeError(f"scores must be a ganad_lite.Scores (from GANAD.score_terms), got {type(scores).__name__}")
     y = np.asarray(labels).ravel().astype(int)
     if y.shape[0] != len(scores):
         raise ValueError(f"{len(scores)} scores but {y.shape[0]} labels: pass the labels of the scored images")
@@ -34,317 +39,301 @@ def _check(scores: Scores, labels, normal_scores: Scores | None) -> tuple[np.nda
         raise ValueError("labels must be 0 (normal) or 1 (anomaly)")
     if normal_scores is not None:
         if not isinstance(normal_scores, Scores):
-            raise TypeError("normal_scores must be the Scores of held-out normal images (detector.score_terms(split.val))")
+            raise TypeError("normal_scores must be the Scores of held-out normal images "
+                            "(detector.score_terms(split.val))")
         if normal_scores.standardizer is None and scores.standardizer is not None:
             normal_scores = dataclasses.replace(normal_scores, standardizer=scores.standardizer)
     return y, normal_scores
 
 
-def explorer_state(scores: Scores, labels, weight: float, threshold: float, standardized: bool = False,
-                   normal_scores: Scores | None = None, quantile: float = 0.95) -> dict:
-    """Everything the explorer shows for one (lambda, alpha, standardised) setting.
-
-    Returns: score (N,) the mixed scores; labels (N,); counts = metrics.precision_recall_f1 at `threshold`;
-    auroc; trivial = the all-anomalous baseline; heldout_threshold (or None) = the `quantile` of the
-    held-out normals' scores, and heldout = precision/recall/F1 there.
-    """
-    y, normal_scores = _check(scores, labels, normal_scores)
-    a = scores.anomaly_score(weight, standardized)
-    out = {"weight": float(weight), "threshold": float(threshold), "standardized": bool(standardized),
-           "score": a, "labels": y, "counts": metrics.precision_recall_f1(y, a, threshold),
-           "auroc": metrics.auroc(y, a), "trivial": metrics.trivial_baseline(y),
-           "quantile": quantile, "heldout_threshold": None, "heldout": None}
-    if normal_scores is not None:
-        t = metrics.quantile_threshold(normal_scores.anomaly_score(weight, standardized), quantile)
-        out["heldout_threshold"], out["heldout"] = t, metrics.precision_recall_f1(y, a, t)
-    return out
+def _check_units(scores: Scores, standardized: bool) -> None:
+    if standardized and scores.standardizer is None:
+        raise ValueError("standardized=True needs held-out statistics: call detector.fit_standardizer(val_images) "
+                         "(or fit(..., normal=val_images)) before scoring")
 
 
-def _confusion(ax, counts: dict) -> None:
-    """2 x 2 confusion matrix: rows truth (normal, anomaly), columns decision (normal, anomaly)."""
-    cells = np.array([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]])
-    ax.imshow(cells / max(cells.sum(), 1), cmap="Blues", vmin=0, vmax=1)
-    for (i, j), name in np.ndenumerate(np.array([["tn", "fp"], ["fn", "tp"]])):
-        t = ax.text(j, i, f"{cells[i, j]}\n{name.upper()}", ha="center", va="center", fontsize=10,
-                    color="white" if cells[i, j] > 0.6 * cells.sum() else "black")
-        t.set_gid(name)
-    ax.set_xticks([0, 1], ["normal", "anomaly"])
-    ax.set_yticks([0, 1], ["normal", "anomaly"])
-    ax.set_xlabel("decision ($a > \\alpha$)")
-    ax.set_ylabel("truth")
-    ax.set_title("confusion matrix", fontsize=10)
+def _tiles(scores: Scores, images, pick: np.ndarray) -> tuple[torch.Tensor, str]:
+    """The images `pick` (K,) as float tiles (K, C, H, W) in [0, 1], and what they are: the test images when
+    given, else the reconstructions stored in `scores`."""
+    if images is not None:
+        if len(images) != len(scores):
+            raise ValueError(f"{len(images)} images but {len(scores)} scores: pass the scored test images, in order")
+        picked = images[torch.as_tensor(pick)] if isinstance(images, torch.Tensor) else np.asarray(images)[pick]
+        return as_image_tensor(picked, "images"), "test images"
+    if scores.recon is not None:
+        return as_image_tensor(scores.recon[pick], "scores.recon"), "reconstructions of test images"
+    raise ValueError("the explorer shows test images: pass images=<the scored test images> "
+                     "(or score them with keep_recon=True)")
 
 
-def _metric_bars(ax, state: dict) -> None:
-    """Precision, recall, F1 at alpha beside the all-anomalous baseline, with AUROC in the title."""
-    c, triv = state["counts"], state["trivial"]
-    names = ["precision", "recall", "F1"]
-    ours = [c["precision"], c["recall"], c["f1"]]
-    base = [triv["precision"], triv["recall"], triv["f1"]]
-    x = np.arange(3)
-    b1 = ax.bar(x - 0.2, ours, 0.4, color="tab:green", label="at $\\alpha$")
-    b2 = ax.bar(x + 0.2, base, 0.4, color="0.75", hatch="//", label="all anomalous")
-    for bars in (b1, b2):
-        for bar in bars:
-            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, f"{bar.get_height():.2f}",
-                    ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, names)
-    ax.set_ylim(0, 1.32)
-    ax.legend(fontsize=8, loc="upper center", ncols=2, frameon=False)
-    ax.set_title(f"AUROC {state['auroc']:.3f} (threshold-free)", fontsize=10)
-
-
-def explorer_figure(scores: Scores, labels, weight: float, threshold: float, standardized: bool = False,
-                    normal_scores: Scores | None = None, quantile: float = 0.95, state: dict | None = None,
-                    dpi: int = 80) -> Figure:
-    """The explorer's figure: score histograms by class with the decision line (and the held-out threshold,
-    dashed), the ROC curve with the operating point, the confusion matrix, and precision / recall / F1 next
-    to the trivial all-anomalous baseline."""
-    st = state or explorer_state(scores, labels, weight, threshold, standardized, normal_scores, quantile)
-    fig = new_figure(figsize=(10, 7), dpi=dpi)  # a fixed layout: redraws twice as fast as "constrained"
-    fig.subplots_adjust(left=0.08, right=0.97, top=0.91, bottom=0.08, hspace=0.38, wspace=0.25)
-    ax_hist, ax_roc, ax_conf, ax_bars = fig.subplots(2, 2).ravel()
-    score_histogram(st["score"], st["labels"], st["threshold"], ax=ax_hist, reference=st["heldout_threshold"],
-                    xlabel="standardised score $a$" if standardized else "score $a = \\lambda L_n + (1-\\lambda) L_o$")
-    ax_hist.set_title("scores by class", fontsize=10)
-    roc_plot(st["labels"], st["score"], operating_point=st["threshold"], ax=ax_roc, color="tab:purple")
-    if st["heldout_threshold"] is not None and 0 < st["labels"].sum() < len(st["labels"]):
-        pred = metrics.decide(st["score"], st["heldout_threshold"])
-        y = st["labels"]
-        ax_roc.plot([pred[y == 0].mean()], [pred[y == 1].mean()], "s", markerfacecolor="none", markeredgecolor="black",
-                    markersize=8, label=f"held-out {st['quantile']:.0%} quantile")
-        ax_roc.legend(fontsize=8, loc="lower right")
-    ax_roc.set_title("ROC curve", fontsize=10)
-    _confusion(ax_conf, st["counts"])
-    _metric_bars(ax_bars, st)
-    fig.suptitle(f"$\\lambda$ = {st['weight']:.2f}, $\\alpha$ = {st['threshold']:.4g} "
-                 f"({'standardised' if standardized else 'raw'} score)", fontsize=11)
-    return fig
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def slider_range(values: Sequence[float] | np.ndarray, n_steps: int = 500) -> tuple[float, float, float]:
+def slider_range(values: Sequence[float] | np.ndarray, n_steps: int = 500,
+                 keep: float | None = None) -> tuple[float, float, float]:
     """(min, max, step) for an alpha slider over `values`: from just below the smallest value (every image
-    flagged) to the largest (none flagged, since the rule is a > alpha)."""
-    v = np.asarray(values, dtype=float)
+    flagged) to the largest (none flagged, since the rule is a > alpha), widened to hold `keep` (the
+    current alpha, which must not move)."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v if keep is None else np.append(v, keep)
     lo, hi = float(v.min()), float(v.max())
     span = hi - lo if hi > lo else max(abs(hi), 1.0) * 1e-3
     step = span / n_steps
     return lo - 2 * step, hi, step
 
 
-# -- the widget ----------------------------------------------------------------------------------------
 def _widgets():
     try:
         import ipywidgets
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("the explorer needs ipywidgets: pip install ipywidgets (or pip install 'ganad-lite[book]')") from err
+        raise ImportError("the explorer needs ipywidgets: pip install ipywidgets "
+                          "(or pip install 'ganad-lite[book]')") from err
     return ipywidgets
 
 
+def _summary(state: ExplorerState, status: str) -> str:
+    c = state.counts
+    held = ("" if state.heldout_threshold is None
+            else f" (held-out {state.quantile:.0%} quantile: {state.heldout_threshold:.4g})")
+    return (f"<b>{status}</b><br>α = {state.threshold:.4g} in {state.units} score units{held}: "
+            f"{int(state.flagged.sum())} of {len(state.score)} flagged; precision {c['precision']:.3f}, "
+            f"recall {c['recall']:.3f}, F1 {c['f1']:.3f} (all-anomalous F1 {state.trivial['f1']:.3f}), "
+            f"AUROC {state.auroc:.3f}")
+
+
+# -- the live explorer -------------------------------------------------------------------------------------
 class ThresholdExplorer:
-    """Sliders for lambda and alpha, a standardised toggle and the explorer figure; `.widget` is the container.
+    """Sliders for lambda and alpha, the units toggle, the re-anchor controls and the figure; `.widget` is
+    the container.
 
     Attributes for programmatic use (and tests): weight_slider, threshold_slider, standardized_box,
-    heldout_button (or None), image (the figure as PNG), summary (HTML line), state (the last explorer_state).
+    reanchor_button and follow_box (None without held-out normals), image (the figure as PNG), summary
+    (HTML), state (the ExplorerState drawn last), score (N,) the test scores mixed for the current lambda.
     """
 
-    def __init__(self, scores: Scores, labels, normal_scores: Scores | None = None, *, weight: float = 0.05,
-                 threshold: float | None = None, standardized: bool = False, quantile: float = 0.95,
-                 title: str | None = None, dpi: int = 80):
+    def __init__(self, scores: Scores, labels, normal_scores: Scores | None = None, *, images=None,
+                 weight: float = 0.05, threshold: float | None = None, standardized: bool = False,
+                 quantile: float = 0.95, follow_heldout: bool = False, n_images: int = 16,
+                 title: str | None = None, dpi: int = 90):
         w = _widgets()
         self.labels, self.normal_scores = _check(scores, labels, normal_scores)
-        if standardized and scores.standardizer is None:
-            raise ValueError("standardized=True needs held-out statistics: call detector.fit_standardizer(val_images) "
-                             "(or fit(..., normal=val_images)) before scoring")
+        _check_units(scores, standardized)
         self.scores, self.quantile, self.dpi = scores, quantile, dpi
+        self.pick = pick_tiles(self.labels, n_images)
+        self.tiles, self.caption = _tiles(scores, images, self.pick)
         self._busy = False
-        self.state: dict = {}
-        style = {"description_width": "150px"}
-        layout = w.Layout(width="520px")
+        self._mix(weight, standardized)
+        threshold = self._anchor() if threshold is None else float(threshold)
+        self.status = f"α starts at {threshold:.4g}"
+        lo, hi, step = slider_range(self._pooled(), keep=threshold)
+        style, layout = {"description_width": "150px"}, w.Layout(width="520px")
         self.weight_slider = w.FloatSlider(value=weight, min=0.0, max=1.0, step=0.01, description="λ (score_weight)",
                                            continuous_update=False, readout_format=".2f", style=style, layout=layout)
-        self.standardized_box = w.Checkbox(value=standardized, description="standardised terms",
-                                           disabled=scores.standardizer is None, indent=False,
+        self.threshold_slider = w.FloatSlider(value=threshold, min=lo, max=hi, step=step, description="α (threshold)",
+                                              continuous_update=False, readout_format=".4g", style=style,
+                                              layout=layout)
+        self.standardized_box = w.Checkbox(value=standardized, description="standardised terms", indent=False,
+                                           disabled=scores.standardizer is None,
                                            tooltip="z-score L_n and L_o with held-out normal statistics")
-        lo, hi, step = self._range(weight, standardized)
-        if threshold is None:
-            threshold = self._heldout(weight, standardized)
-            threshold = float(np.median(scores.anomaly_score(weight, standardized))) if threshold is None else threshold
-        self.threshold_slider = w.FloatSlider(value=float(np.clip(threshold, lo, hi)), min=lo, max=hi, step=step,
-                                              description="α (threshold)", continuous_update=False,
-                                              readout_format=".4g", style=style, layout=layout)
-        self.heldout_button = None
-        controls = [self.weight_slider, self.threshold_slider, self.standardized_box]
+        toggles = [self.standardized_box]
+        self.reanchor_button = self.follow_box = None
         if self.normal_scores is not None:
-            self.heldout_button = w.Button(description=f"α = held-out {quantile:.0%} quantile",
-                                           tooltip="threshold from held-out normal images (no test labels)",
-                                           layout=w.Layout(width="220px"))
-            self.heldout_button.on_click(lambda _: self.use_heldout_threshold())
-            controls[-1] = w.HBox([self.standardized_box, self.heldout_button])
-        self.note = w.HTML(f"<small><i>{LIVE_KERNEL_NOTE}</i></small>")
-        self.summary = w.HTML()
-        self.image = w.Image(format="png")
+            self.reanchor_button = w.Button(description=f"re-anchor α (held-out {quantile:.0%})",
+                                            tooltip="α = quantile of the held-out normal images' scores at this λ",
+                                            layout=w.Layout(width="230px"))
+            self.follow_box = w.Checkbox(value=follow_heldout, indent=False,
+                                         description="α follows the held-out quantile")
+            self.reanchor_button.on_click(lambda _: self.reanchor())
+            self.follow_box.observe(self._on_follow, names="value")
+            toggles += [self.reanchor_button, self.follow_box]
+        self.summary, self.image = w.HTML(), w.Image(format="png")
         head = [w.HTML(f"<b>{title}</b>")] if title else []
-        self.widget = w.VBox([*head, *controls, self.note, self.summary, self.image])
+        note = w.HTML(f"<small><i>{LIVE_KERNEL_NOTE}</i></small>")
+        self.widget = w.VBox([*head, self.weight_slider, self.threshold_slider, w.HBox(toggles), note,
+                              self.summary, self.image])
         self.weight_slider.observe(self._on_weight, names="value")
-        self.standardized_box.observe(self._on_weight, names="value")
-        self.threshold_slider.observe(lambda _: self.redraw(), names="value")
+        self.standardized_box.observe(self._on_units, names="value")
+        self.threshold_slider.observe(self._on_alpha, names="value")
         self.redraw()
 
-    # scores and thresholds for the current settings
-    def _mixed(self, weight: float, standardized: bool) -> np.ndarray:
-        a = self.scores.anomaly_score(weight, standardized)
-        if self.normal_scores is not None:
-            a = np.concatenate([a, self.normal_scores.anomaly_score(weight, standardized)])
-        return a
+    # the one mix of a setting, and what follows from it without labels
+    def _mix(self, weight: float, standardized: bool) -> None:
+        """Mix the test scores (and the held-out normals') once for this lambda and these units."""
+        self.score = self.scores.anomaly_score(weight, standardized)  # (N,)
+        self.normal_score = (None if self.normal_scores is None
+                             else self.normal_scores.anomaly_score(weight, standardized))
+        self.heldout_threshold = (None if self.normal_score is None
+                                  else metrics.quantile_threshold(self.normal_score, self.quantile))
 
-    def _range(self, weight: float, standardized: bool) -> tuple[float, float, float]:
-        return slider_range(self._mixed(weight, standardized))
+    def _pooled(self) -> np.ndarray:
+        """Every score the alpha slider must cover: test and held-out normal."""
+        return self.score if self.normal_score is None else np.concatenate([self.score, self.normal_score])
 
-    def _heldout(self, weight: float, standardized: bool) -> float | None:
-        if self.normal_scores is None:
-            return None
-        return metrics.quantile_threshold(self.normal_scores.anomaly_score(weight, standardized), self.quantile)
+    def _anchor(self) -> float:
+        """The label-free alpha: the held-out quantile, else the median test score."""
+        return self.heldout_threshold if self.heldout_threshold is not None else float(np.median(self.score))
+
+    @property
+    def _following(self) -> bool:
+        return self.follow_box is not None and self.follow_box.value
 
     # callbacks
     def _on_weight(self, change=None) -> None:
-        """Lambda or the standardised toggle moved: rescale alpha's range and keep the share of flagged images."""
-        old = self.state
-        weight, standardized = self.weight_slider.value, self.standardized_box.value
-        new_scores = self.scores.anomaly_score(weight, standardized)
-        flagged = float(np.mean(metrics.decide(old["score"], old["threshold"]))) if old else 0.5
-        lo, hi, step = self._range(weight, standardized)
-        target = float(np.quantile(new_scores, 1.0 - flagged)) if 0 < flagged < 1 else (lo if flagged >= 1 else hi)
-        self._busy = True
-        try:
-            self.set_threshold_range(lo, hi, step, float(np.clip(target, lo, hi)))
-        finally:
-            self._busy = False
+        """lambda moved: one mix; alpha stays in score units unless it follows the held-out quantile."""
+        self._mix(self.weight_slider.value, self.standardized_box.value)
+        if self._following:
+            self.reanchor(f"λ = {self.weight_slider.value:.2f}: α follows the held-out {self.quantile:.0%} quantile")
+        else:
+            alpha = self.threshold_slider.value
+            self.set_alpha(alpha, f"λ = {self.weight_slider.value:.2f}: α kept at {alpha:.4g}, decisions re-made")
+
+    def _on_units(self, change=None) -> None:
+        """The standardised toggle changes the score's units, so an alpha in the old units means nothing."""
+        self._mix(self.weight_slider.value, self.standardized_box.value)
+        units = "standardised" if self.standardized_box.value else "raw"
+        self.reanchor(f"units changed to {units}: α re-anchored")
+
+    def _on_alpha(self, change=None) -> None:
+        self.status = f"α moved to {self.threshold_slider.value:.4g}"
         self.redraw()
 
-    def set_threshold_range(self, lo: float, hi: float, step: float, value: float) -> None:
-        s = self.threshold_slider
-        with s.hold_trait_notifications():
-            if lo > s.max:      # widen first in the direction that keeps min <= max at every moment
-                s.max, s.min = hi, lo
-            else:
-                s.min, s.max = lo, hi
-            s.step = step
-            s.value = value
+    def _on_follow(self, change) -> None:
+        if change["new"]:
+            self.reanchor()
 
-    def use_heldout_threshold(self) -> None:
-        t = self._heldout(self.weight_slider.value, self.standardized_box.value)
-        if t is not None:
-            self.threshold_slider.value = float(np.clip(t, self.threshold_slider.min, self.threshold_slider.max))
+    def reanchor(self, status: str | None = None) -> None:
+        """Set alpha to the held-out normal quantile of the current lambda's scores (the median test score
+        without held-out normals) and fit the slider's range to the current scores."""
+        source = f"held-out {self.quantile:.0%} quantile" if self.heldout_threshold is not None else "median score"
+        self.set_alpha(self._anchor(), status or f"α re-anchored to the {source}")
+
+    def set_alpha(self, alpha: float, status: str) -> None:
+        """Put alpha at `alpha` with a slider range over the current scores (widened to hold alpha), redraw once."""
+        lo, hi, step = slider_range(self._pooled(), keep=alpha)
+        s = self.threshold_slider
+        self._busy = True  # one redraw for the whole change
+        try:
+            with s.hold_trait_notifications():
+                if lo > s.max:  # widen first in the direction that keeps min <= max at every moment
+                    s.max, s.min = hi, lo
+                else:
+                    s.min, s.max = lo, hi
+                s.step, s.value = step, alpha
+        finally:
+            self._busy = False
+        self.status = status
+        self.redraw()
 
     def redraw(self) -> None:
+        """One state from the current mix and alpha; every panel and the summary are drawn from it."""
         if self._busy:
             return
-        st = explorer_state(self.scores, self.labels, self.weight_slider.value, self.threshold_slider.value,
-                            self.standardized_box.value, self.normal_scores, self.quantile)
-        self.state = st
-        fig = explorer_figure(self.scores, self.labels, st["weight"], st["threshold"], st["standardized"],
-                              self.normal_scores, self.quantile, state=st, dpi=self.dpi)
-        self.image.value = figure_png(fig)
-        c = st["counts"]
-        held = "" if st["heldout_threshold"] is None else (
-            f" &nbsp;|&nbsp; held-out threshold {st['heldout_threshold']:.4g}: F1 {st['heldout']['f1']:.3f}")
-        self.summary.value = (f"α = {st['threshold']:.4g}: precision {c['precision']:.3f}, recall {c['recall']:.3f}, "
-                              f"F1 {c['f1']:.3f} (all-anomalous F1 {st['trivial']['f1']:.3f}), "
-                              f"AUROC {st['auroc']:.3f}{held}")
+        self.state = explorer_state(self.score, self.labels, self.weight_slider.value, self.threshold_slider.value,
+                                    self.standardized_box.value, self.heldout_threshold, self.quantile)
+        self.image.value = figure_png(explorer_figure(self.state, self.tiles, self.pick, self.caption, self.dpi))
+        self.summary.value = _summary(self.state, self.status)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
 
 
 def threshold_explorer(scores: Scores, labels, normal_scores: Scores | None = None, **kwargs):
-    """The lambda / alpha explorer for test `scores` with `labels` (1 = anomaly); `normal_scores` (held-out
-    normals) adds the label-free quantile threshold as a reference and a button to use it.
+    """The live lambda / alpha explorer for test `scores` with `labels` (1 = anomaly); `normal_scores`
+    (held-out normals) give the label-free quantile threshold, the re-anchor button and checkbox.
 
-    Keyword arguments: weight (initial lambda, 0.05), threshold (initial alpha; default the held-out
-    threshold, else the median score), standardized, quantile (0.95), title. Returns the ipywidgets
-    container; its `.explorer` attribute is the ThresholdExplorer behind it.
+    Keyword arguments: images (the scored test images (N, C, H, W); default the stored reconstructions),
+    weight (initial lambda, 0.05), threshold (initial alpha in score units; default the held-out quantile,
+    else the median score), standardized, quantile (0.95), follow_heldout (False), n_images (16), title,
+    dpi (90). Returns the ipywidgets container; its `.explorer` attribute is the ThresholdExplorer.
     """
     ex = ThresholdExplorer(scores, labels, normal_scores, **kwargs)
     ex.widget.explorer = ex
     return ex.widget
 
 
-# -- a pre-rendered explorer that works without a kernel -------------------------------------------------
-STATIC_NOTE = ("Pre-rendered on a grid of settings, so these controls work in the static book too: "
-               "α is set as a quantile of the held-out normal images' scores, which keeps it meaningful "
-               "whatever λ does to the scale.")
+# -- a pre-rendered explorer that works without a kernel ---------------------------------------------------
+STATIC_NOTE = ("Pre-rendered on a grid of settings, so these controls work in the static book too. α is a "
+               "number in the score's units, the same for every λ: at one α, moving λ shows what the mix "
+               "alone does to the decisions. {source}")
 
 
-def frame_figure(state: dict, dpi: int = 72) -> Figure:
-    """A compact explorer frame: scores by class with alpha (solid) and the confusion matrix, metric bars."""
-    fig = new_figure(figsize=(10, 2.9), dpi=dpi)
-    fig.subplots_adjust(left=0.06, right=0.98, top=0.8, bottom=0.2, wspace=0.35)
-    ax_hist, ax_conf, ax_bars = fig.subplots(1, 3, width_ratios=[1.6, 0.9, 1.2])
-    score_histogram(state["score"], state["labels"], state["threshold"], ax=ax_hist,
-                    xlabel="standardised score" if state["standardized"] else "raw score")
-    ax_hist.legend(fontsize=7)
-    _confusion(ax_conf, state["counts"])
-    _metric_bars(ax_bars, state)
-    c = state["counts"]
-    fig.suptitle(f"$\\lambda$ = {state['weight']:g} ({'standardised' if state['standardized'] else 'raw'}), "
-                 f"$\\alpha$ = {state['threshold']:.4g}: precision {c['precision']:.2f}, recall {c['recall']:.2f}, "
-                 f"F1 {c['f1']:.2f}", fontsize=10)
-    return fig
+def _alpha_grid(reference: Scores, weight: float, standardized: bool, quantiles, alphas) -> list[float]:
+    """alpha values in score units: `alphas` as given, else the `quantiles` of the reference scores at
+    lambda = `weight`."""
+    if alphas is not None:
+        return [float(a) for a in alphas]
+    mixed = reference.anomaly_score(weight, standardized)
+    return [metrics.quantile_threshold(mixed, q) for q in quantiles]
 
 
-def static_explorer(scores: Scores, labels, normal_scores: Scores | None = None, *,
+def static_explorer(scores: Scores, labels, normal_scores: Scores | None = None, *, images=None,
                     weights: Sequence[float] = (0.0, 0.05, 0.5, 0.95, 1.0),
-                    quantiles: Sequence[float] = (0.5, 0.9, 0.95, 0.99), title: str | None = None, dpi: int = 72):
-    """Explorer frames pre-rendered for every (standardised, lambda, alpha-quantile) on a grid, switched by
-    client-side links (ipywidgets `jslink`), so the controls also work in the static HTML book.
+                    quantiles: Sequence[float] = (0.5, 0.9, 0.95, 0.99), weight: float = 0.05,
+                    alphas: Sequence[float] | None = None, standardized: bool | None = None,
+                    quantile: float = 0.95, n_images: int = 16, title: str | None = None, dpi: int = 80):
+    """Explorer frames pre-rendered on the lambda x alpha grid, switched by client-side links (ipywidgets
+    `jslink`), so the controls also work in the static HTML book. Every frame holds all the live panels.
 
-    alpha is the given quantile of the held-out normal images' scores (of the test scores when
-    `normal_scores` is None: still no labels used). Renders len(weights) x len(quantiles) frames, twice
-    when `scores` carries held-out statistics (raw and standardised). Returns the ipywidgets container.
+    alpha is in score units and shared by every lambda: `alphas` as given, else the `quantiles` of the
+    held-out normals' scores (of the test scores when `normal_scores` is None: still no labels) at
+    lambda = `weight`. standardized: None renders raw and standardised terms (when `scores` carries held-out
+    statistics), each with its own alpha grid; True / False renders one (required with `alphas`). Renders
+    len(weights) x len(alpha grid) frames per kind of terms. Returns the ipywidgets container, with
+    `.frame_states` (the ExplorerState of every frame, kind-major, then lambda, then alpha) and `.links`.
     """
     w = _widgets()
     y, normal_scores = _check(scores, labels, normal_scores)
-    if not weights or not quantiles:
-        raise ValueError("static_explorer needs at least one weight and one quantile")
-    if any(not 0.0 <= q <= 1.0 for q in quantiles):
-        raise ValueError(f"quantiles must lie in [0, 1], got {tuple(quantiles)}")
-    variants = (False, True) if scores.standardizer is not None else (False,)
+    if not weights or (alphas is None and not quantiles) or (alphas is not None and not len(alphas)):
+        raise ValueError("static_explorer needs at least one weight and one alpha (or quantile)")
+    if any(not 0.0 <= q <= 1.0 for q in (*quantiles, quantile)):
+        raise ValueError(f"quantiles must lie in [0, 1], got {(*quantiles, quantile)}")
+    if any(not 0.0 <= v <= 1.0 for v in (*weights, weight)):
+        raise ValueError(f"weights (lambda) must lie in [0, 1], got {(*weights, weight)}")
+    if standardized is None:
+        if alphas is not None and scores.standardizer is not None:
+            raise ValueError("alphas are in the units of one score: pass standardized=False or True with them")
+        kinds = (False, True) if scores.standardizer is not None else (False,)
+    else:
+        _check_units(scores, standardized)
+        kinds = (bool(standardized),)
     reference = normal_scores if normal_scores is not None else scores
-
-    def frame(std: bool, weight: float, q: float):
-        alpha = metrics.quantile_threshold(reference.anomaly_score(weight, std), q)
-        st = explorer_state(scores, y, weight, alpha, std, normal_scores)
-        return w.Image(value=figure_png(frame_figure(st, dpi)), format="png")
-
-    outer = w.Stack([w.Stack([w.Stack([frame(std, wt, q) for q in quantiles]) for wt in weights])
-                     for std in variants])
-    middles = list(outer.children)
-    inners = [inner for m in middles for inner in m.children]
-    i_w = min(range(len(weights)), key=lambda i: abs(weights[i] - 0.05))
-    i_q = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.95))
-    style = {"description_width": "150px"}
-    w_slider = w.SelectionSlider(options=[(f"{v:g}", v) for v in weights], index=i_w, description="λ (score_weight)",
-                                 style=style, layout=w.Layout(width="520px"))
-    q_slider = w.SelectionSlider(options=[(f"{q:.0%}", q) for q in quantiles], index=i_q,
-                                 description="α (quantile)", style=style, layout=w.Layout(width="520px"))
-    kind = w.ToggleButtons(options=["raw terms", "standardised terms"][:len(variants)], index=0)
-    outer.selected_index = 0
-    for m in middles:
-        m.selected_index = i_w
-    for inner in inners:
-        inner.selected_index = i_q
-    links = [w.jslink((kind, "index"), (outer, "selected_index"))]
-    links += [w.jslink((w_slider, "index"), (m, "selected_index")) for m in middles]
-    links += [w.jslink((q_slider, "index"), (inner, "selected_index")) for inner in inners]
+    pick = pick_tiles(y, n_images)
+    tiles, caption = _tiles(scores, images, pick)
+    states, middles, alpha_sliders, inners_by_kind = [], [], [], []
+    style, layout = {"description_width": "150px"}, w.Layout(width="520px")
+    i_w = min(range(len(weights)), key=lambda i: abs(weights[i] - weight))
+    for std in kinds:
+        grid = _alpha_grid(reference, weight, std, quantiles, alphas)
+        i_a = (len(grid) // 2 if alphas is not None
+               else min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - quantile)))
+        inners = []
+        for wt in weights:
+            score = scores.anomaly_score(wt, std)  # one mix per (kind, lambda), shared by its alpha frames
+            held = (None if normal_scores is None
+                    else metrics.quantile_threshold(normal_scores.anomaly_score(wt, std), quantile))
+            row = [explorer_state(score, y, wt, a, std, held, quantile) for a in grid]
+            states += row
+            inners.append(w.Stack([w.Image(value=figure_png(explorer_figure(st, tiles, pick, caption, dpi)),
+                                           format="png") for st in row], selected_index=i_a))
+        inners_by_kind.append(inners)
+        middles.append(w.Stack(inners, selected_index=i_w))
+        alpha_sliders.append(w.SelectionSlider(options=[(f"{a:.4g}", i) for i, a in enumerate(grid)], index=i_a,
+                                               description=f"α ({'standardised' if std else 'raw'} score)",
+                                               style=style, layout=layout))
+    outer, alpha_stack = w.Stack(middles, selected_index=0), w.Stack(alpha_sliders, selected_index=0)
+    w_slider = w.SelectionSlider(options=[(f"{v:g}", i) for i, v in enumerate(weights)], index=i_w,
+                                 description="λ (score_weight)", style=style, layout=layout)
+    links = [w.jslink((w_slider, "index"), (m, "selected_index")) for m in middles]
+    links += [w.jslink((s, "index"), (inner, "selected_index"))
+              for s, inners in zip(alpha_sliders, inners_by_kind) for inner in inners]
+    controls = [w_slider, alpha_stack]
+    if len(kinds) > 1:
+        kind = w.ToggleButtons(options=["raw terms", "standardised terms"], index=0)
+        links += [w.jslink((kind, "index"), (outer, "selected_index")),
+                  w.jslink((kind, "index"), (alpha_stack, "selected_index"))]
+        controls.append(kind)
+    source = ("The α values are the given ones." if alphas is not None else
+              f"The α values are the {', '.join(f'{q:.0%}' for q in quantiles)} quantiles of the "
+              f"{'held-out normal' if normal_scores is not None else 'test'} scores at λ = {weight:g}.")
     head = [w.HTML(f"<b>{title}</b>")] if title else []
-    box = w.VBox([*head, w_slider, q_slider, kind, w.HTML(f"<small><i>{STATIC_NOTE}</i></small>"), outer])
-    box.links = links  # keep the links alive with the container
+    note = w.HTML(f"<small><i>{STATIC_NOTE.format(source=source)}</i></small>")
+    box = w.VBox([*head, *controls, note, outer])
+    box.links, box.frame_states = links, states  # the links live as long as the container
     return box
