@@ -6,6 +6,7 @@ import torch
 
 from ganad_lite import GANAD, TrainConfig, get_profile
 from ganad_lite.checkpoint import CheckpointError
+from ganad_lite.metrics import auroc
 from ganad_lite.profiles import PROFILES, profile_table
 
 TINY = TrainConfig(latent_dim=16, ngf=8, ndf=8, batch_size=16, n_critic=2, epochs=2, seed=0)
@@ -44,10 +45,18 @@ def test_fit_infers_image_shape_and_uint8(tmp_path):
 
 def test_validation_auroc_per_epoch(tiny_images):
     labels = np.r_[np.zeros(8), np.ones(8)]
-    val = torch.cat([tiny_images[:8], torch.rand(8, 1, 28, 28)])
+    val = torch.cat([tiny_images[:8], torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))])
     det = GANAD(TINY, cache_dir=False, progress=False).fit(tiny_images, validation=(val, labels))
-    assert len(det.epoch_log) == 2
-    assert all(0.0 <= e["val_auroc_residual"] <= 1.0 for e in det.epoch_log)
+    assert [e["epoch"] for e in det.epoch_log] == [1, 2]
+    s = det.score_terms(val)  # the last record is the trained detector's AUROC on the validation set
+    assert det.epoch_log[-1]["val_auroc_residual"] == auroc(labels, s.residual)
+    assert det.epoch_log[-1]["val_auroc_origin"] == auroc(labels, s.origin)
+    plain = GANAD(TINY, cache_dir=False, progress=False).fit(tiny_images)  # monitoring changes no weight
+    for p, q in zip([*det.generator.parameters(), *det.encoder.parameters()],
+                    [*plain.generator.parameters(), *plain.encoder.parameters()]):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="validation images"):
+        GANAD(TINY, cache_dir=False, progress=False).fit(tiny_images, validation=(val[:, 0], labels))
 
 
 def test_unfitted_and_corrupt(tmp_path):

@@ -81,11 +81,22 @@ def test_latent_search_finds_a_planted_latent():
 
 
 @pytest.mark.parametrize("method", ["search", "hybrid"])
-def test_search_methods_run(method):
+def test_search_methods_score_the_searched_latent(method):
     torch.manual_seed(0)
     g, e = build_generator((1, 28, 28), 8, 8), build_encoder((1, 28, 28), 8, 8)
-    s = score_images(g, e, torch.rand(5, 1, 28, 28), method=method, search_steps=3, search_restarts=2, hybrid_steps=3)
-    assert s.method == method and s.residual.shape == (5,) and np.isfinite(s.residual).all()
+    q = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    s = score_images(g, e, q, method=method, search_steps=3, search_restarts=2, hybrid_steps=3)
+    if method == "search":  # random starts from the stream seeded with score_images' seed (0)
+        z = latent_search(g, q, steps=3, restarts=2, generator_rng=torch.Generator().manual_seed(0))
+    else:  # three search steps from E(Q)
+        with torch.no_grad():
+            z = latent_search(g, q, steps=3, init=e(q))
+    with torch.no_grad():
+        l_n, _ = residual_terms(q, g(z))
+    assert s.method == method
+    np.testing.assert_array_equal(s.z, z.numpy())
+    np.testing.assert_allclose(s.residual, l_n.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(s.origin, origin_term(z).numpy(), rtol=1e-6)
 
 
 def test_score_images_bad_input():

@@ -92,12 +92,12 @@ def test_mosaic_frames_flagged_tiles():
 
 
 def test_slider_range_spans_all_and_no_decisions():
-    lo, hi, step = slider_range([2.0, 3.0, 5.0])
-    assert lo < 2.0 and hi == 5.0 and step == pytest.approx(3.0 / 500)
-    lo, hi, _ = slider_range([2.0, 3.0], keep=7.0)  # a current alpha outside the scores stays in range
-    assert lo < 2.0 and hi == 7.0
-    lo, hi, _ = slider_range([1.0, 1.0])  # constant scores still give a usable slider
-    assert lo < hi
+    # two steps below the smallest score (every image flagged) up to the largest (none flagged: a > alpha)
+    assert slider_range([2.0, 3.0, 5.0]) == pytest.approx((2.0 - 2 * 3.0 / 500, 5.0, 3.0 / 500))
+    # a current alpha outside the scores stays in range
+    assert slider_range([2.0, 3.0], keep=7.0) == pytest.approx((2.0 - 2 * 5.0 / 500, 7.0, 5.0 / 500))
+    # constant scores still give a usable slider: a span of 1e-3 of the value
+    assert slider_range([1.0, 1.0]) == pytest.approx((1.0 - 2 * 1e-3 / 500, 1.0, 1e-3 / 500))
 
 
 # -- the live explorer ---------------------------------------------------------------------------------------
