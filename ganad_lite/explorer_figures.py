@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from PIL import Image
 
 from . import metrics
 from .viz import ANOMALY_COLOR, NORMAL_COLOR, new_figure, roc_plot, score_histogram
@@ -62,8 +63,9 @@ def explorer_state(score: np.ndarray, labels: np.ndarray, weight: float, thresho
 
 
 def pick_tiles(labels: np.ndarray, n: int = 16, seed: int = 0) -> np.ndarray:
-    """A fixed pick of `n` image indices, half normal and half anomalous (the other class fills a short one),
-    normals first, each class in index order. The pick depends on the labels only, never on a setting."""
+    """A fixed pick of `n` image indices drawn with `seed`, half normal and half anomalous (the other class
+    fills a short one), normals first, each class in index order. It depends on the labels only, never on
+    lambda or alpha, so the same images stay on screen while the decisions change."""
     rng = np.random.default_rng(seed)
     normal, anomalous = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
     n_anomalous = min(len(anomalous), max(n // 2, n - len(normal)))
@@ -122,16 +124,16 @@ def metric_bars(ax, state: ExplorerState) -> None:
     """Precision, recall, F1 at alpha beside the all-anomalous baseline."""
     c, triv = state.counts, state.trivial
     x = np.arange(3)
-    b1 = ax.bar(x - 0.2, [c["precision"], c["recall"], c["f1"]], 0.4, color="tab:green", label="at $\\alpha$")
-    b2 = ax.bar(x + 0.2, [triv["precision"], triv["recall"], triv["f1"]], 0.4, color="0.75", hatch="//",
-                label="all anomalous")
-    for bar in (*b1, *b2):
+    ours = ax.bar(x - 0.2, [c["precision"], c["recall"], c["f1"]], 0.4, color="tab:green", label="at $\\alpha$")
+    ax.bar(x + 0.2, [triv["precision"], triv["recall"], triv["f1"]], 0.4, color="0.75", hatch="//",
+           label=f"all anomalous (F1 {triv['f1']:.2f})")
+    for bar in ours:  # only our values: two labels side by side would collide in a small panel
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, f"{bar.get_height():.2f}",
                 ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, ["precision", "recall", "F1"])
-    ax.set_ylim(0, 1.5)
+    ax.set_ylim(0, 1.6)
     ax.set_yticks([0, 0.5, 1])
-    ax.legend(fontsize=8, loc="upper center", ncols=2, frameon=False)
+    ax.legend(fontsize=8, loc="upper center", ncols=1, frameon=False)
     ax.set_title("at this $\\alpha$", fontsize=10)
 
 
@@ -145,7 +147,8 @@ def roc_panel(ax, state: ExplorerState) -> None:
                 label=f"$\\alpha$ = {state.threshold:.4g}")
         if state.heldout_threshold is not None:
             ax.plot(*rate(metrics.decide(state.score, state.heldout_threshold)), "s", markerfacecolor="none",
-                    markeredgecolor="black", markersize=8, label=f"held-out {state.quantile:.0%}")
+                    markeredgecolor="black", markersize=8,
+                    label=f"held-out {state.quantile:.0%}: {state.heldout_threshold:.4g}")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_title("ROC curve", fontsize=10)
 
@@ -161,9 +164,13 @@ def explorer_figure(state: ExplorerState, tiles: torch.Tensor, pick: np.ndarray,
     ax_tiles, ax_bars = fig.add_subplot(grid[1, :2]), fig.add_subplot(grid[1, 2])
     xlabel = f"{state.units} score $a = \\lambda L_n + (1-\\lambda) L_o$"
     score_histogram(state.score, state.labels, state.threshold, ax=ax_hist, reference=state.heldout_threshold,
-                    xlabel=xlabel, threshold_label="$\\alpha$", reference_label=f"held-out {state.quantile:.0%}")
+                    xlabel=xlabel)
+    handles, labels = ax_hist.get_legend_handles_labels()  # the classes, then alpha and the held-out line
+    lines = ["$\\alpha$", f"held-out {state.quantile:.0%}"][:1 + (state.heldout_threshold is not None)]
+    labels = labels[:len(labels) - len(lines)] + lines  # short: the values are in the ROC legend
     ax_hist.set_ylim(top=1.5 * ax_hist.get_ylim()[1])  # room for the legend above the bars
-    ax_hist.legend(fontsize=7.5, loc="upper left", ncols=2, frameon=False, handlelength=1.2, columnspacing=0.8)
+    ax_hist.legend(handles, labels, fontsize=8, loc="upper left", ncols=2, frameon=False, handlelength=1.2,
+                   columnspacing=0.8)
     ax_hist.set_title("scores by class", fontsize=10)
     roc_panel(ax_roc, state)
     confusion_panel(ax_conf, state.counts)
@@ -177,8 +184,13 @@ def explorer_figure(state: ExplorerState, tiles: torch.Tensor, pick: np.ndarray,
     return fig
 
 
-def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
+def figure_png(fig: Figure, palette: bool = False) -> bytes:
+    """The figure as PNG bytes; palette=True stores 256 colours (a few times smaller: for pre-rendered frames)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    return buf.getvalue()
+    if not palette:
+        return buf.getvalue()
+    small = io.BytesIO()
+    buf.seek(0)
+    Image.open(buf).convert("RGB").quantize(256).save(small, format="png", optimize=True)
+    return small.getvalue()

@@ -88,6 +88,11 @@ def _widgets():
     return ipywidgets
 
 
+def _fit(w):
+    """A layout that shrinks a figure to a narrow page column instead of overflowing it."""
+    return w.Layout(max_width="100%", height="auto")
+
+
 def _summary(state: ExplorerState, status: str) -> str:
     c = state.counts
     held = ("" if state.heldout_threshold is None
@@ -143,7 +148,7 @@ class ThresholdExplorer:
             self.reanchor_button.on_click(lambda _: self.reanchor())
             self.follow_box.observe(self._on_follow, names="value")
             toggles += [self.reanchor_button, self.follow_box]
-        self.summary, self.image = w.HTML(), w.Image(format="png")
+        self.summary, self.image = w.HTML(), w.Image(format="png", layout=_fit(w))
         head = [w.HTML(f"<b>{title}</b>")] if title else []
         note = w.HTML(f"<small><i>{LIVE_KERNEL_NOTE}</i></small>")
         self.widget = w.VBox([*head, self.weight_slider, self.threshold_slider, w.HBox(toggles), note,
@@ -310,8 +315,9 @@ def static_explorer(scores: Scores, labels, normal_scores: Scores | None = None,
                     else metrics.quantile_threshold(normal_scores.anomaly_score(wt, std), quantile))
             row = [explorer_state(score, y, wt, a, std, held, quantile) for a in grid]
             states += row
-            inners.append(w.Stack([w.Image(value=figure_png(explorer_figure(st, tiles, pick, caption, dpi)),
-                                           format="png") for st in row], selected_index=i_a))
+            pngs = [figure_png(explorer_figure(st, tiles, pick, caption, dpi), palette=True) for st in row]
+            inners.append(w.Stack([w.Image(value=png, format="png", layout=_fit(w)) for png in pngs],
+                                  selected_index=i_a))
         inners_by_kind.append(inners)
         middles.append(w.Stack(inners, selected_index=i_w))
         alpha_sliders.append(w.SelectionSlider(options=[(f"{a:.4g}", i) for i, a in enumerate(grid)], index=i_a,

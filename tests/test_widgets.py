@@ -224,7 +224,8 @@ def test_static_explorer_frames_cover_the_grid_with_alpha_in_score_units(monkeyp
     # raw kind: alpha is the same number for both lambdas, so the decisions differ with lambda alone
     grid = [metrics.quantile_threshold(n.anomaly_score(0.05), q) for q in (0.5, 0.9)]
     raw = box.frame_states[:4]
-    assert [(st.weight, st.threshold) for st in raw] == [(0.05, grid[0]), (0.05, grid[1]), (0.9, grid[0]), (0.9, grid[1])]
+    assert [(st.weight, st.threshold) for st in raw] == [(0.05, grid[0]), (0.05, grid[1]),
+                                                         (0.9, grid[0]), (0.9, grid[1])]
     for low, high in ((raw[0], raw[2]), (raw[1], raw[3])):
         np.testing.assert_array_equal(high.flagged, metrics.decide(s.anomaly_score(0.9), high.threshold))
         assert (low.flagged != high.flagged).any()
