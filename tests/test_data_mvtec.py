@@ -233,10 +233,10 @@ def test_cache_is_fast_and_tracks_changes(tmp_path, monkeypatch):
     t2 = time.perf_counter()
     assert torch.equal(first.images, second.images) and first.paths == second.paths
     assert (t1 - t0) > 3 * (t2 - t1), f"cached load not faster: {t1 - t0:.3f}s then {t2 - t1:.3f}s"
-    assert len(list((tmp_path / "cache").glob("mvtec2_disc_train_64_native_*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("mvtec3_disc_train_64_native_*.npz"))) == 1
     Image.open(cat / "train" / "good" / "000.png").save(cat / "train" / "good" / "999.png")
     assert len(load_category(cat, "train", size=64)) == 61  # a changed folder is decoded again
-    assert len(list((tmp_path / "cache").glob("mvtec2_disc_train_64_native_*.npz"))) == 1  # stale file replaced
+    assert len(list((tmp_path / "cache").glob("mvtec3_disc_train_64_native_*.npz"))) == 1  # stale file replaced
 
 
 def test_cache_is_keyed_by_content_not_mtime(tmp_path):
@@ -254,13 +254,18 @@ def test_cache_is_keyed_by_content_not_mtime(tmp_path):
 
 
 def test_stale_cache_files_are_ignored(tmp_path):
-    """A damaged cache file, or one of another layout under the current name, is decoded again."""
+    """A damaged cache entry, one of another layout, or half of one, is decoded again."""
     cat = _box_category(tmp_path)
     good = load_category(cat, "test", size=16)
-    (cached,) = (tmp_path / "cache").glob("mvtec2_boxes_test_16_*.npz")
+    (cached,) = (tmp_path / "cache").glob("mvtec3_boxes_test_16_*.npz")
+    (images,) = (tmp_path / "cache").glob("mvtec3_boxes_test_16_*.images.npy")
     np.savez(cached, images=np.zeros(1))  # readable, but not a decoded split
     assert torch.equal(load_category(cat, "test", size=16).masks, good.masks)
     cached.write_bytes(b"garbage")
+    assert torch.equal(load_category(cat, "test", size=16).images, good.images)
+    images.unlink()  # as if the writer was killed between the two files
+    assert torch.equal(load_category(cat, "test", size=16).images, good.images) and images.is_file()
+    np.save(images, good.images[:, :, :8].numpy())  # images of another size under the entry's name
     assert torch.equal(load_category(cat, "test", size=16).images, good.images)
 
 

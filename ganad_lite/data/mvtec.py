@@ -6,9 +6,12 @@ Layout, under the data root, in ``mvtec_ad/``, ``mvtec/``, ``mvtec_anomaly_detec
     <category>/test/good/*.png   <category>/test/<defect>/*.png
     <category>/ground_truth/<defect>/<name>_mask.png      (one mask per defective test image)
 
-Any image size, RGB or greyscale, 8 or 16 bits, PNG/JPEG/BMP/TIFF, read by ``images.read_image``: the shorter
-side is resized to ``size`` and the centre square kept (PIL bilinear, antialiased), masks over the same crop
+Any image size, RGB or greyscale, 8 or 16 bits, PNG/JPEG/BMP/TIFF, read as ``read_image`` reads them: the
+centre square (side: the shorter side) resized to ``size`` (PIL bilinear, antialiased), masks on the same crop
 with nearest neighbour, so they stay aligned; any nonzero mask pixel is defect (1).
+
+Decoded splits are cached (see load_mvtec) under a key hashed from every file's bytes, so any change to a
+file, even one that keeps its size and modification time, is decoded again.
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ LAYOUT = ("<category>/train/good/*.png, <category>/test/<good|defect>/*.png, "
           "<category>/ground_truth/<defect>/<name>_mask.png")
 GET_MVTEC = (f"MVTec AD ({MVTEC_LICENSE}, non-commercial) is at {MVTEC_URL}: extract it and set GANAD_DATA "
              "(or root=) to the folder holding the category folders or an mvtec_ad/ folder of them.")
-_CACHE_VERSION = 2  # bump when decoding changes, so older cache files are never read
+_CACHE_VERSION = 3  # bump when decoding changes, so older cache files are never read
+WORKERS = min(8, (os.cpu_count() or 1) + 1)  # threads that decode and hash files (PIL and hashlib free the GIL)
 CACHE_KEYS = ("images", "masks", "native_sizes", "labels", "defect_types", "paths")
 
 
@@ -164,21 +168,19 @@ def _decode(item: tuple[Path, str, Path | None], size: int, channels: int | None
 
 def _fingerprint(cat_dir: Path, split: str) -> str:
     """Hash of the bytes and relative name of every file under the split's folders (the decode cache key)."""
-    h = hashlib.blake2b(f"{_CACHE_VERSION}".encode(), digest_size=10)
-    for top in (["train"] if split == "train" else ["test", "ground_truth"]):
-        for dirpath, dirs, files in sorted(os.walk(cat_dir / top)):
-            dirs.sort()
-            for name in sorted(files):
-                data = Path(dirpath, name).read_bytes()
-                h.update(f"{os.path.relpath(os.path.join(dirpath, name), cat_dir)}|{len(data)}|".encode())
-                h.update(data)
-    return h.hexdigest()
+    tops = ["train"] if split == "train" else ["test", "ground_truth"]
+    files = sorted(Path(d, f) for top in tops for d, _, names in os.walk(cat_dir / top) for f in names)
+    with ThreadPoolExecutor(WORKERS) as pool:  # hashlib releases the GIL, so files hash in parallel
+        digests = list(pool.map(lambda path: hashlib.sha256(path.read_bytes()).digest(), files))
+    h = hashlib.sha256(f"{_CACHE_VERSION}".encode())
+    for path, digest in zip(files, digests):
+        h.update(f"{path.relative_to(cat_dir)}\n".encode() + digest)
+    return h.hexdigest()[:20]
 
 
 def _decode_all(cat_dir: Path, split: str, size: int, channels: int | None) -> dict[str, np.ndarray]:
     items = _listing(cat_dir, split)
-    workers = min(8, (os.cpu_count() or 1) + 1)
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(WORKERS) as pool:
         decoded = list(pool.map(lambda it: _decode(it, size, channels), items))
     depth = max(d[0].shape[0] for d in decoded)  # channels=None: 3 if any image is in colour
     return {"images": np.stack([np.repeat(d[0], depth // d[0].shape[0], axis=0) for d in decoded]),
@@ -189,14 +191,23 @@ def _decode_all(cat_dir: Path, split: str, size: int, channels: int | None) -> d
             "paths": np.array([str(p.relative_to(cat_dir)) for p, _, _ in items])}
 
 
-def _read_cache(target: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of a cache file, or None if it is missing, damaged or of another layout (decode again)."""
+def _images_file(target: Path) -> Path:
+    """The cache's images, kept apart as a plain .npy file: one read, no zip member to copy through."""
+    return target.with_suffix(".images.npy")
+
+
+def _read_cache(target: Path, size: int) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache entry, or None if it is missing, damaged or of another layout (decode again)."""
     try:
         with np.load(target, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
+        images = arrays["images"] = np.load(_images_file(target), allow_pickle=False)
+        if set(arrays) != set(CACHE_KEYS) or len(images) != len(arrays["labels"]) or images.shape[2:] != (size, size):
+            return None
+        arrays["masks"] = np.unpackbits(arrays["masks"], axis=-1, count=size)  # stored 8 pixels a byte
+        return arrays
     except Exception:  # a missing or damaged cache file is simply decoded again
         return None
-    return arrays if set(arrays) == set(CACHE_KEYS) else None
 
 
 def load_category(cat_dir: str | os.PathLike, split: str = "train", size: int = 28, channels: int | None = None,
@@ -216,7 +227,7 @@ def load_category(cat_dir: str | os.PathLike, split: str = "train", size: int = 
         prefix = f"mvtec{_CACHE_VERSION}_{cat_dir.name}_{split}_{size}_{channels or 'native'}_{where}_"
         folder = cache_dir(cat_dir.parent if cache_root is None else cache_root)
         target = folder / f"{prefix}{_fingerprint(cat_dir, split)}.npz"
-        arrays = _read_cache(target)
+        arrays = _read_cache(target, size)
     if arrays is None:
         arrays = _decode_all(cat_dir, split, size, channels)
         if target is not None:
@@ -229,11 +240,15 @@ def load_category(cat_dir: str | os.PathLike, split: str = "train", size: int = 
 
 
 def _write_cache(target: Path, arrays: dict, prefix: str) -> None:
-    """Atomically write the cache file and drop stale ones of the same category, split, size and channels."""
+    """Atomically write the cache entry (images first, the .npz that completes it last) and drop stale
+    entries of the same category, split, size and channels."""
     try:
-        for old in target.parent.glob(prefix + "*.npz"):
+        for old in target.parent.glob(prefix + "*"):
             old.unlink()
-        atomic_write(target, lambda f: np.savez(f, **arrays))
+        atomic_write(_images_file(target), lambda f: np.save(f, arrays["images"]))
+        rest = {**arrays, "masks": np.packbits(arrays["masks"], axis=-1)}  # {0, 1}: 8 pixels a byte
+        del rest["images"]
+        atomic_write(target, lambda f: np.savez(f, **rest))
     except OSError as e:
         warnings.warn(f"could not write the MVTec cache {target} ({e}); the next load decodes again")
 
