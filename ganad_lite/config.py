@@ -11,6 +11,9 @@ from numbers import Integral, Real
 import numpy as np
 
 INITS = ("he", "torch")  # weight initialisation schemes: He et al., or PyTorch's layer defaults
+ENCODER_MODES = ("berg", "izif", "berg+izif")  # how E is trained: see TrainConfig.encoder_mode
+AUGMENTS = ("translation", "color", "cutout")   # DiffAugment operations for the critic's inputs
+ENCODER_FIELDS = ("izif_steps", "izif_kappa")   # shape only the izif encoder, not the GAN
 
 
 class ConfigError(ValueError):
@@ -86,6 +89,11 @@ class TrainConfig:
     channels_last: bool = False     # channels-last memory format (CUDA only)
     compile: bool = False           # torch.compile the forwards without double backward (Trainer.compile)
     log_every: int = 20             # generator steps between reads of the losses (the only host syncs)
+    encoder_mode: str = "berg"      # "berg": E joint with G on generated images (the thesis); "izif": E trained
+                                    # on real images after the GAN, G and D frozen (f-AnoGAN); "berg+izif": both
+    izif_steps: int = 500           # encoder steps on real images in the izif modes
+    izif_kappa: float = 1.0         # weight of the critic-feature term of the izif loss
+    augment: tuple[str, ...] = ()   # DiffAugment operations on every critic input, e.g. ("translation", "color")
 
     def __post_init__(self):
         self.image_shape = _image_shape(self.image_shape)
@@ -99,6 +107,15 @@ class TrainConfig:
         self.betas = _betas(self.betas)
         if not isinstance(self.init, str) or self.init not in INITS:
             raise ConfigError(f"TrainConfig.init must be 'he' or 'torch', got {self.init!r}")
+        if self.encoder_mode not in ENCODER_MODES:
+            raise ConfigError(f"TrainConfig.encoder_mode must be one of {ENCODER_MODES}, got {self.encoder_mode!r}")
+        self.izif_steps = _integer("izif_steps", self.izif_steps, low=1)
+        self.izif_kappa = _real("izif_kappa", self.izif_kappa, "finite and >= 0 (f-AnoGAN uses 1)", low=0.0)
+        if isinstance(self.augment, str):
+            self.augment = tuple(a for a in self.augment.split(",") if a)
+        self.augment = tuple(self.augment)
+        if not set(self.augment) <= set(AUGMENTS):
+            raise ConfigError(f"TrainConfig.augment takes operations from {AUGMENTS}, got {self.augment!r}")
         for name in ("amp", "channels_last", "compile"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ConfigError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")
@@ -106,7 +123,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["image_shape"], d["betas"] = list(self.image_shape), list(self.betas)
+        d["image_shape"], d["betas"], d["augment"] = list(self.image_shape), list(self.betas), list(self.augment)
         return d
 
     @classmethod
@@ -123,8 +140,23 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def model_key(self) -> str:
-        """Short hash of every setting that shapes the trained weights (all but `log_every` and `compile`)."""
+        """Short hash of every setting that shapes the GAN's weights (all but `log_every`, `compile` and the izif
+        encoder's own settings; berg and berg+izif share one GAN). Settings at their defaults that older runs did
+        not have are left out, so those runs keep their keys."""
         d = self.to_dict()
-        d.pop("log_every")
-        d.pop("compile")
-        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+        for name in ("log_every", "compile", *ENCODER_FIELDS):
+            d.pop(name)
+        if d["encoder_mode"] != "izif":  # only izif drops the joint encoder term from the GAN's training
+            d.pop("encoder_mode")
+        if not d["augment"]:
+            d.pop("augment")
+        return _hash(d)
+
+    def encoder_key(self) -> str:
+        """Short hash of the GAN and the izif encoder settings: the identity of a refined encoder."""
+        return _hash({"gan": self.model_key(), "mode": self.encoder_mode,
+                      **{name: getattr(self, name) for name in ENCODER_FIELDS}})
+
+
+def _hash(d: dict) -> str:
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,6 +1,7 @@
 """`GANAD`: the scikit-learn-like face of the package (fit, score, save, load), with a run cache."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -9,12 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .defects import defect_validation_set
 from .device import hardware_info
 from .images import check_images
+from .izif import fit_encoder_izif
 from .metrics import auroc
+from .models import build_encoder
 from .profiles import Profile, get_profile
 from .scoring import Scores, Standardizer, score_images
 from .training import Trainer
@@ -45,6 +50,20 @@ def validation_auroc(images, labels) -> Callable[[Trainer], dict]:
     return record
 
 
+def defect_selection(generator, critic, normal_images, seed: int = 0, kappa: float = 1.0
+                     ) -> Callable[[nn.Module], float]:
+    """The izif encoder's checkpoint choice without test labels: AUROC of f-AnoGAN's score on held-out normal
+    images, half of them with planted synthetic defects (defects.defect_validation_set)."""
+    images, labels, _ = defect_validation_set(normal_images, seed)
+    labels = labels.cpu().numpy()
+
+    def select(encoder: nn.Module) -> float:
+        s = score_images(generator, encoder, images, keep_maps=False, critic=critic)
+        return auroc(labels, s.izif_score(kappa))
+
+    return select
+
+
 def _write_json(path: Path, obj) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=float))
@@ -71,6 +90,7 @@ class GANAD:
         self.run_dir: Path | None = None
         self.loaded_from_cache = False
         self.profile: str | None = None
+        self.encoders: dict[str, nn.Module] = {}  # encoder mode -> E: the joint one ("berg") and refined ones
 
     @classmethod
     def from_profile(cls, image_shape, experiment: str, profile: str | Profile | None = None, seed: int = 0,
@@ -121,9 +141,42 @@ class GANAD:
                     "wall_seconds_this_call": time.perf_counter() - t0, "n_train": int(images.shape[0])})
         for m in self.trainer.models.values():
             m.eval()
+        self.encoders = {"berg": self.trainer.encoder}
+        if self.config.encoder_mode != "berg":
+            self.refine_encoder(self.config.encoder_mode, images, normal)
         if normal is not None:
             self.fit_standardizer(normal)
         return self
+
+    def refine_encoder(self, mode: str, images, normal=None) -> nn.Module:
+        """An izif-trained encoder on the fitted GAN (cached in the run folder), kept in `encoders[mode]`.
+
+        mode "izif" trains a fresh E, "berg+izif" fine-tunes a copy of the joint E, both on the real normal
+        `images` with G and D frozen (izif.fit_encoder_izif, config.izif_steps steps). With held-out normal
+        images `normal`, the checkpoint with the best AUROC on them plus planted synthetic defects is kept.
+        """
+        t = self._require_fitted()
+        if mode == "berg":
+            return t.encoder
+        c = t.config.replace(encoder_mode=mode, izif_steps=self.config.izif_steps, izif_kappa=self.config.izif_kappa)
+        if mode == "berg+izif":
+            encoder = copy.deepcopy(t.encoder)
+        else:
+            torch.manual_seed(c.seed + 3)  # a fresh encoder's weights
+            encoder = build_encoder(c.image_shape, c.latent_dim, c.ndf, c.init).to(t.device)
+        tag = c.encoder_key() + ("" if normal is None else "-" + data_fingerprint(check_images(normal)))
+        path = None if self.run_dir is None else self.run_dir / f"encoder-{mode}-{tag}.pt"
+        if path is not None and path.exists():
+            encoder.load_state_dict(load_checkpoint(path)["encoder"])
+        else:
+            select = None if normal is None else defect_selection(t.generator, t.critic, normal, c.seed, c.izif_kappa)
+            rng = torch.Generator().manual_seed(c.seed + 3)
+            history = fit_encoder_izif(t.generator, t.critic, encoder, images, steps=c.izif_steps,
+                                       batch_size=min(64, len(images)), kappa=c.izif_kappa, rng=rng, select=select)
+            if path is not None:
+                save_checkpoint({"encoder": encoder.state_dict(), "history": history}, path)
+        self.encoders[mode] = encoder.eval()
+        return encoder
 
     def _require_fitted(self) -> Trainer:
         if self.trainer is None:
@@ -140,7 +193,9 @@ class GANAD:
 
     @property
     def encoder(self):
-        return self._require_fitted().encoder
+        """The encoder of config.encoder_mode (the joint one until a refined one exists)."""
+        t = self._require_fitted()
+        return self.encoders.get(self.config.encoder_mode, t.encoder)
 
     @property
     def history(self) -> list[dict]:
@@ -157,11 +212,21 @@ class GANAD:
         return self._require_fitted().train_seconds
 
     # -- scoring -------------------------------------------------------------------------------------
-    def score_terms(self, images, method: str = "encoder", **kwargs) -> Scores:
-        """Score query images (N, C, H, W); see `scoring.score_images` for the methods and options."""
+    def score_terms(self, images, method: str = "encoder", encoder: str | None = None, **kwargs) -> Scores:
+        """Score query images (N, C, H, W); see `scoring.score_images` for the methods and options.
+
+        encoder: which encoder ("berg", "izif", "berg+izif"; default config.encoder_mode) maps Q to z_hat.
+        The critic-feature residual is always computed; pass structural=True for the SSIM / gradient maps.
+        """
         t = self._require_fitted()
+        mode = encoder or self.config.encoder_mode
+        if mode not in self.encoders and mode != "berg":
+            raise ValueError(f"no {mode!r} encoder: fit with encoder_mode={mode!r} or call refine_encoder; "
+                             f"available: {sorted(self.encoders) or ['berg']}")
         kwargs.setdefault("amp", self.config.amp)
-        s = score_images(t.generator, t.encoder, images, method=method, device=t.device, **kwargs)
+        kwargs.setdefault("critic", t.critic)
+        s = score_images(t.generator, self.encoders.get(mode, t.encoder), images, method=method, device=t.device,
+                         **kwargs)
         s.standardizer = self.standardizer
         return s
 
@@ -177,6 +242,7 @@ class GANAD:
         state = self._require_fitted().state_dict()
         state["standardizer"] = None if self.standardizer is None else vars(self.standardizer)
         state["profile"] = self.profile
+        state["encoders"] = {k: e.state_dict() for k, e in self.encoders.items() if k != "berg"}
         return save_checkpoint(state, path)
 
     @classmethod
@@ -191,6 +257,14 @@ class GANAD:
         det.trainer = Trainer(config, device).load_state_dict(state)
         for m in det.trainer.models.values():
             m.eval()
+        det.encoders = {"berg": det.trainer.encoder}
+        for mode, weights in (state.get("encoders") or {}).items():
+            e = copy.deepcopy(det.trainer.encoder)
+            try:
+                e.load_state_dict(weights)
+            except (RuntimeError, KeyError) as err:
+                raise CheckpointError(f"checkpoint {path}: the {mode!r} encoder does not fit the model ({err})") from err
+            det.encoders[mode] = e.eval()
         if state.get("standardizer"):
             det.standardizer = Standardizer(**state["standardizer"])
         det.profile = state.get("profile")

@@ -6,6 +6,8 @@ For a query Q in [0, 1]^(C x H x W) with latent estimate z_hat:
     L_o  = - || z_hat ||_2 / sqrt(N_z)                         origin term (anomalies sit nearer 0)
     a    = lambda L_n + (1 - lambda) L_o                       anomalous iff a > alpha
 The residual map |w(Q) - w(G(z_hat))|, averaged over channels, localises the anomaly.
+Beyond the thesis (structural.py): the critic-feature residual of f-AnoGAN and the SSIM and
+gradient-magnitude dissimilarity maps of Q and G(z_hat), at image resolution.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from torch import nn
 
 from .images import as_float_images, check_images
 from .metrics import decide
+from .structural import feature_residual, gms_map, ssim_map, ssim_window
 
 METHODS = ("encoder", "search", "hybrid")
 
@@ -75,6 +78,9 @@ class Scores:
     recon: np.ndarray | None = None
     method: str = "encoder"
     standardizer: Standardizer | None = field(default=None, repr=False)
+    feature: np.ndarray | None = None      # critic-feature residual (N,), when the critic was given
+    structural: dict[str, np.ndarray] | None = field(default=None, repr=False)  # "ssim", "gms" maps (N, H, W)
+    pixel_error: np.ndarray | None = None   # mean squared error ||Q - G(z_hat)||^2 / N_x (N,), f-AnoGAN's image term
 
     def __len__(self) -> int:
         return len(self.residual)
@@ -102,8 +108,24 @@ class Scores:
 
     def subset(self, index) -> "Scores":
         pick = lambda a: None if a is None else a[index]  # noqa: E731
+        structural = None if self.structural is None else {k: v[index] for k, v in self.structural.items()}
         return Scores(self.residual[index], self.origin[index], self.z[index], pick(self.maps), pick(self.recon),
-                      self.method, self.standardizer)
+                      self.method, self.standardizer, pick(self.feature), structural, pick(self.pixel_error))
+
+    def izif_score(self, kappa: float = 1.0) -> np.ndarray:
+        """f-AnoGAN's anomaly score (N,): ||Q - G(E(Q))||^2 / N_x + kappa * feature residual."""
+        if self.feature is None:
+            raise ValueError("the izif score needs the critic-feature residual: score with the critic "
+                             "(score_images(..., critic=critic) or GANAD.score_terms)")
+        return self.pixel_error + kappa * self.feature
+
+    def map(self, name: str) -> np.ndarray:
+        """A residual map by name (N, H, W): "residual" (the min-max residual of L_n), "ssim" or "gms"."""
+        maps = self.maps if name == "residual" else (self.structural or {}).get(name)
+        if maps is None:
+            raise ValueError(f"no {name!r} maps in these scores: score with keep_maps=True"
+                             + ("" if name == "residual" else " and structural=True"))
+        return maps
 
 
 def latent_search(generator: nn.Module, query: torch.Tensor, *, steps: int = 100, restarts: int = 4,
@@ -145,11 +167,12 @@ def latent_search(generator: nn.Module, query: torch.Tensor, *, steps: int = 100
 def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: str = "encoder",
                  batch_size: int = 1000, keep_maps: bool = True, keep_recon: bool = False, device=None,
                  search_steps: int = 100, search_restarts: int = 4, hybrid_steps: int = 20, seed: int = 0,
-                 amp: bool = False) -> Scores:
+                 amp: bool = False, critic: nn.Module | None = None, structural: bool = False) -> Scores:
     """Score images (N, C, H, W) (uint8 or float in [0, 1]) in batches, without gradients for the weights.
 
     method: "encoder" (z_hat = E(Q), the default), "search" (latent search from random starts) or
-    "hybrid" (start at E(Q), then `hybrid_steps` search steps).
+    "hybrid" (start at E(Q), then `hybrid_steps` search steps). critic: also compute f-AnoGAN's critic-feature
+    residual. structural: also keep the SSIM and gradient-magnitude dissimilarity maps (N, H, W).
     """
     if method not in METHODS:
         raise ValueError(f"unknown scoring method {method!r}: choose one of {METHODS}")
@@ -162,7 +185,7 @@ def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: st
     generator.eval()
     encoder.eval()
     rng = torch.Generator(device=device).manual_seed(seed)
-    parts = {k: [] for k in ("residual", "origin", "z", "maps", "recon")}
+    parts = {k: [] for k in ("residual", "origin", "z", "maps", "recon", "feature", "ssim", "gms", "pixel_error")}
     use_amp = amp and torch.device(device).type == "cuda"
     for start in range(0, images.shape[0], batch_size):
         q = as_float_images(images[start:start + batch_size].to(device, non_blocking=True))
@@ -178,6 +201,12 @@ def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: st
         parts["residual"].append(l_n)
         parts["origin"].append(origin_term(z))
         parts["z"].append(z)
+        parts["pixel_error"].append((q - recon).pow(2).flatten(1).mean(1))
+        if critic is not None:
+            parts["feature"].append(feature_residual(critic, q, recon))
+        if structural:
+            parts["ssim"].append(ssim_map(q, recon, window_size=ssim_window(q.shape[-1])))
+            parts["gms"].append(gms_map(q, recon, scales=(1, 2, 4)))
         if keep_maps:
             parts["maps"].append(maps)
         if keep_recon:
@@ -185,4 +214,6 @@ def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: st
     generator.train(was_training[0])
     encoder.train(was_training[1])
     out = {k: torch.cat(v).cpu().numpy() if v else None for k, v in parts.items()}  # one copy back at the end
-    return Scores(out["residual"], out["origin"], out["z"], out["maps"], out["recon"], method)
+    maps = {k: out[k] for k in ("ssim", "gms")} if structural else None
+    return Scores(out["residual"], out["origin"], out["z"], out["maps"], out["recon"], method,
+                  feature=out["feature"], structural=maps, pixel_error=out["pixel_error"])

@@ -97,8 +97,9 @@ class GanSteps(abc.ABC):
 
     def generator_loss(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """losses.generator_losses of these models on latents z (hook, like critic_loss)."""
+        weight = 0.0 if self.config.encoder_mode == "izif" else self.config.encoder_weight  # f-AnoGAN: a plain GAN
         return generator_losses(self._forward("generator"), self._forward("critic"), self._forward("encoder"), z,
-                                self.config.encoder_weight, self.groups, self.critic_augment)
+                                weight, self.groups, self.critic_augment)
 
     def critic_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One critic update on a real batch (float, on the device), with fresh z and eps. Returns detached losses."""

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REDUCTIONS = ("mean", "topk")
+REDUCTIONS = ("mean", "topk", "smooth_max")
 # GMSD's constant T = 170 / 255^2 is set for Prewitt / 3 gradients, which are twice kornia's normalised Sobel
 # gradients on a ramp; GMS(2a, 2b; T) = GMS(a, b; T / 4)
 GMS_CONSTANT = 170.0 / 255.0 ** 2 / 4.0
@@ -43,6 +43,17 @@ def ssim_map(q: torch.Tensor, r: torch.Tensor, window_size: int = 11) -> torch.T
     # eps=0: the constants C1, C2 > 0 already keep the denominator positive, and identical images give exactly 1
     similarity = kornia.metrics.ssim(q, r, window_size, max_val=1.0, eps=0.0)
     return 1.0 - similarity.mean(1)
+
+
+def ssim_window(size: int) -> int:
+    """The SSIM window for images of side `size`: 7 px up to 64 px (an 11 px window spans too much of a 28 px
+    digit), 11 px (the SSIM paper's) above."""
+    return 7 if size <= 64 else 11
+
+
+def smoothing_width(size: int) -> int:
+    """Odd box width of about size / 12 px (3 at 28 px, 5 at 64 px, 21 at 256 px) for `smooth_max`."""
+    return 2 * (size // 24) + 1
 
 
 def _luminance(x: torch.Tensor) -> torch.Tensor:
@@ -82,10 +93,16 @@ def reduce_map(maps: torch.Tensor, how: str = "mean", k: int = 1) -> torch.Tenso
     """Image scores (N,) from dissimilarity maps (N, H, W), in the maps' units.
 
     how="mean": the mean over all pixels (diffuse differences count); how="topk": the mean of the k largest
-    pixels of each image (k=1 is the maximum: a small defect is not diluted by the rest of the image).
+    pixels of each image (k=1 is the maximum: a small defect is not diluted by the rest of the image);
+    how="smooth_max": the maximum of the map after a box filter of `smoothing_width(W)` px (a compact
+    defect, not a single noisy pixel).
     """
     if maps.dim() != 3:
         raise ValueError(f"maps must be (N, H, W), got shape {tuple(maps.shape)}")
+    if how == "smooth_max":
+        width = smoothing_width(maps.shape[-1])
+        smooth = F.avg_pool2d(maps[:, None], width, stride=1, padding=width // 2, count_include_pad=False)
+        return smooth.flatten(1).amax(1)
     flat = maps.flatten(1)
     if how == "mean":
         return flat.mean(1)

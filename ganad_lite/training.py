@@ -24,6 +24,7 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import pick_device
+from .augment import DiffAugment
 from .images import check_images
 from .models import build_critic, build_encoder, build_generator
 from .steps import GanSteps
@@ -44,6 +45,9 @@ class Trainer(GanSteps):
                          build_critic(c.image_shape, c.ndf, c.init).to(device),
                          build_encoder(c.image_shape, c.latent_dim, c.ndf, c.init).to(device))
         self.rng = torch.Generator(device=self.device).manual_seed(c.seed + 1)  # batches, z and eps
+        if c.augment:  # DiffAugment of every critic input, drawn from the run's stream (so resume stays exact)
+            augment = DiffAugment(c.augment)
+            self.critic_augment = lambda x: augment(x, generator=self.rng)
         self.epoch = 0            # completed epochs
         self.step = 0             # completed generator steps
         self.history: list[dict] = []
