@@ -3,7 +3,8 @@
 "decode" is `load_mvtec(..., cache=False)`: every image and mask read and resized with PIL. "cached" is the
 default load once the cache exists: a hash of every file's bytes (the cache key), then the cached arrays read.
 "hash" is the key alone. Both loads must give the same arrays; the script checks that before timing. Wall time
-depends on what else runs on the machine; process CPU time (all threads) less so. Run it with the data root and a throw-away cache folder (the data root is never written to):
+depends on what else runs on the machine; process CPU time (all threads) less so. Run it with the data root
+and a throw-away cache folder (the data root is never written to):
 
     GANAD_DATA=<datasets folder> GANAD_CACHE=$(mktemp -d) python benchmarks/bench_decode_cache.py
     python benchmarks/bench_decode_cache.py --category bottle --sizes 64 256 --repeats 3
