@@ -51,6 +51,15 @@ def _betas(value) -> tuple[float, float]:
                  for i, b in enumerate(value))
 
 
+def _augment(value) -> tuple[str, ...]:
+    """A tuple or list of DiffAugment operations, or one comma-separated string of them."""
+    ops = tuple(a for a in value.split(",") if a) if isinstance(value, str) else value
+    if not isinstance(ops, (tuple, list)) or not all(isinstance(a, str) and a in AUGMENTS for a in ops):
+        raise ConfigError(f"TrainConfig.augment takes operations from {AUGMENTS}, as a tuple or one "
+                          f"comma-separated string, e.g. ('translation', 'color'); got {value!r}")
+    return tuple(ops)
+
+
 def _image_shape(value) -> tuple[int, int, int]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 3:
         raise ConfigError(f"TrainConfig.image_shape must be (C, H, W), e.g. (1, 28, 28); got {value!r}")
@@ -111,11 +120,7 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.encoder_mode must be one of {ENCODER_MODES}, got {self.encoder_mode!r}")
         self.izif_steps = _integer("izif_steps", self.izif_steps, low=1)
         self.izif_kappa = _real("izif_kappa", self.izif_kappa, "finite and >= 0 (f-AnoGAN uses 1)", low=0.0)
-        if isinstance(self.augment, str):
-            self.augment = tuple(a for a in self.augment.split(",") if a)
-        self.augment = tuple(self.augment)
-        if not set(self.augment) <= set(AUGMENTS):
-            raise ConfigError(f"TrainConfig.augment takes operations from {AUGMENTS}, got {self.augment!r}")
+        self.augment = _augment(self.augment)
         for name in ("amp", "channels_last", "compile"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ConfigError(f"TrainConfig.{name} must be True or False, got {getattr(self, name)!r}")

@@ -17,6 +17,7 @@ def test_defaults_and_normalised_types():
     assert TrainConfig.from_dict(c.to_dict()) == c
     assert TrainConfig(gp_weight=10).model_key() == TrainConfig().model_key()  # 10 and 10.0 are one setting
     assert TrainConfig(epochs=0).epochs == 0 and TrainConfig(gp_weight=0.0).gp_weight == 0.0
+    assert TrainConfig(augment="translation,color").augment == TrainConfig(augment=["translation", "color"]).augment
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -55,6 +56,14 @@ def test_defaults_and_normalised_types():
     ("amp", 1, r"amp must be True or False, got 1"),
     ("channels_last", "yes", r"channels_last must be True or False"),
     ("compile", None, r"compile must be True or False"),
+    ("encoder_mode", "joint", r"encoder_mode must be one of \('berg', 'izif', 'berg\+izif'\), got 'joint'"),
+    ("izif_steps", 2.5, r"izif_steps must be an integer, got 2.5"),
+    ("izif_steps", 0, r"izif_steps must be an integer >= 1"),
+    ("izif_kappa", float("nan"), r"izif_kappa must be a number, finite and >= 0"),
+    ("augment", 5, r"augment takes operations from \('translation', 'color', 'cutout'\), as a tuple"),
+    ("augment", ("color", "blur"), r"augment takes operations from"),
+    ("augment", {"color"}, r"augment takes operations from"),
+    ("augment", [["color"]], r"augment takes operations from"),
 ])
 def test_every_field_is_checked(field, value, message):
     with pytest.raises(ConfigError, match=r"TrainConfig\." + message):
