@@ -147,12 +147,11 @@ class _Stack(GanSteps):
     def __init__(self, trainers: list[Trainer]):
         self.trainers = trainers
         self.groups = len(trainers)
-        stacked = {name: stack_sequential([t.models[name] for t in trainers]) for name in ("generator", "critic",
-                                                                                         "encoder")}
-        self.layouts = {name: layout for name, (_, layout) in stacked.items()}
-        t0 = trainers[0]
-        super().__init__(t0.config, t0.device, *(m for m, _ in stacked.values()))
-        self.critic_augment = t0.critic_augment
+        names = ("generator", "critic", "encoder")
+        stacked = [stack_sequential([t.models[name] for t in trainers]) for name in names]
+        self.layouts = {name: layout for name, (_, layout) in zip(names, stacked)}
+        super().__init__(trainers[0].config, trainers[0].device, *(m for m, _ in stacked))
+        self.critic_augment = trainers[0].critic_augment  # check_lockstep: the same for all
         for m in self.models.values():
             m.train()
         lay_g, lay_d, lay_e = self.layouts.values()
