@@ -6,28 +6,49 @@ from scipy import ndimage
 from sklearn import metrics as skm
 
 
+class MetricsError(ValueError):
+    """Labels or scores a metric cannot use (wrong length, NaN, one class only): the message names the fix."""
+
+
+def _numbers(values, name: str) -> np.ndarray:
+    """values as a flat float64 array; non-numeric or complex values and NaN or infinities are MetricsErrors."""
+    a = np.asarray(values)
+    if a.dtype.kind not in "biuf":  # bool, int, uint, float: anything else has no order or loses a part
+        raise MetricsError(f"{name} must be real numbers, got an array of dtype {a.dtype}")
+    a = a.astype(np.float64).ravel()
+    if not np.isfinite(a).all():
+        raise MetricsError(f"{name} contain NaN or infinite values; check the model and its inputs")
+    return a
+
+
 def _arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    y, s = np.asarray(labels).ravel().astype(int), np.asarray(scores, dtype=np.float64).ravel()
+    """Labels as 0/1 ints and scores as float64, both flat and of one length."""
+    y, s = _numbers(labels, "labels"), _numbers(scores, "scores")
     if y.shape != s.shape:
-        raise ValueError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
-    if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinite values; check the model and its inputs")
-    return y, s
+        raise MetricsError(f"labels and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
+    if not np.isin(y, (0, 1)).all():
+        raise MetricsError(f"labels must be 0 (normal) or 1 (anomaly), found {np.unique(y)[:5].tolist()}")
+    return y.astype(int), s
 
 
 def decide(scores, threshold: float) -> np.ndarray:
     """The one decision rule of the package: anomalous iff score > threshold (the reader's alpha).
 
-    scores: (N,) anomaly scores; threshold: a finite number in the scores' units. Returns booleans (N,).
+    scores: anomaly scores of any shape, finite real numbers; threshold: a finite number in the scores'
+    units. Returns booleans of the scores' shape. A NaN score or threshold is a MetricsError, never a
+    silent "normal".
     """
+    if isinstance(threshold, (bool, np.bool_)):
+        raise MetricsError(f"threshold (alpha) must be a number, got {threshold!r}")
     try:
         threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise ValueError(f"threshold (alpha) must be a number, got {threshold!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise MetricsError(f"threshold (alpha) must be a number, got {threshold!r}") from None
     if not np.isfinite(threshold):
-        raise ValueError(f"threshold (alpha) must be finite, got {threshold}; take one from held-out normal "
-                         "scores, e.g. metrics.quantile_threshold(normal_scores, 0.95)")
-    return np.asarray(scores, dtype=np.float64) > threshold
+        raise MetricsError(f"threshold (alpha) must be finite, got {threshold}; take one from held-out normal "
+                           "scores, e.g. metrics.quantile_threshold(normal_scores, 0.95)")
+    shape = np.shape(scores)
+    return (_numbers(scores, "scores") > threshold).reshape(shape)
 
 
 def _both_classes(y: np.ndarray) -> bool:
@@ -45,12 +66,14 @@ def precision_recall_f1(labels, scores, threshold: float) -> dict:
 
 
 def auroc(labels, scores) -> float:
-    """Area under the ROC curve (NaN if only one class is present)."""
+    """Area under the ROC curve; NaN if only one class is present (for per-epoch monitoring on small sets:
+    a reported result goes through `evaluate`, which refuses such a test set)."""
     y, s = _arrays(labels, scores)
     return float(skm.roc_auc_score(y, s)) if _both_classes(y) else float("nan")
 
 
 def average_precision(labels, scores) -> float:
+    """Average precision (area under the precision-recall curve); NaN if only one class is present."""
     y, s = _arrays(labels, scores)
     return float(skm.average_precision_score(y, s)) if _both_classes(y) else float("nan")
 
@@ -60,9 +83,12 @@ def quantile_threshold(normal_scores, quantile: float = 0.95) -> float:
 
     quantile 0.95 flags about 5% of normal images as anomalous.
     """
-    s = np.asarray(normal_scores, dtype=np.float64)
+    s = _numbers(normal_scores, "held-out normal scores")
     if s.size == 0:
-        raise ValueError("quantile_threshold needs held-out normal scores, got none")
+        raise MetricsError("quantile_threshold needs held-out normal scores, got none")
+    if isinstance(quantile, (bool, np.bool_)) or not isinstance(quantile, (int, float, np.number)) \
+            or not 0.0 <= quantile <= 1.0:
+        raise MetricsError(f"quantile must be a number in [0, 1] (0.95 flags about 5% of normals), got {quantile!r}")
     return float(np.quantile(s, quantile))
 
 
@@ -92,7 +118,7 @@ def pixel_auroc(masks, maps) -> float:
     """ROC AUC over all pixels: masks (N, H, W) or (N, 1, H, W) in {0, 1}, maps the same shape of scores."""
     m, a = np.asarray(masks).reshape(-1), np.asarray(maps, dtype=np.float64).reshape(-1)
     if m.shape != a.shape:
-        raise ValueError(f"masks and maps differ in size: {np.asarray(masks).shape} vs {np.asarray(maps).shape}")
+        raise MetricsError(f"masks and maps differ in size: {np.asarray(masks).shape} vs {np.asarray(maps).shape}")
     return auroc(m > 0, a)
 
 
@@ -140,11 +166,17 @@ def au_pro(masks, maps, fpr_limit: float = 0.3) -> float:
 def evaluate(labels, scores, normal_scores, quantile: float = 0.95) -> dict:
     """Everything a results table needs, for one score.
 
-    normal_scores: scores of held-out normal images (never test images) for the label-free threshold.
+    labels (T,) in {0, 1} (1 = anomaly) and scores (T,) of the test images; normal_scores: scores of held-out
+    normal images (never test images) for the label-free threshold. The test set must hold both classes
+    (AUROC, average precision and the best test threshold need them): MetricsError otherwise.
     """
     y, s = _arrays(labels, scores)
+    if not _both_classes(y):
+        have = "no images" if len(y) == 0 else f"only {'anomalous' if y.all() else 'normal'} images ({len(y)})"
+        raise MetricsError(f"the test set holds {have}: AUROC and the F1 thresholds need both normal (0) and "
+                           "anomalous (1) test images; use a test split with both classes")
     t_val = quantile_threshold(normal_scores, quantile)
-    t_best = best_f1_threshold(y, s) if _both_classes(y) else t_val
+    t_best = best_f1_threshold(y, s)
     return {
         "auroc": auroc(y, s),
         "average_precision": average_precision(y, s),

@@ -86,3 +86,35 @@ def test_metric_input_errors():
         metrics.auroc([0, 1], [0.1])
     with pytest.raises(ValueError, match="NaN"):
         metrics.auroc([0, 1], [0.1, np.nan])
+
+
+def test_decide_refuses_nan_scores_and_thresholds():
+    np.testing.assert_array_equal(metrics.decide([[0.1, 0.6], [0.5, 0.9]], 0.5), [[False, True], [False, True]])
+    with pytest.raises(metrics.MetricsError, match="NaN"):
+        metrics.decide([np.nan, 1.0], 0.5)  # a NaN score is never a silent "normal"
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(metrics.MetricsError, match="finite"):
+            metrics.decide([0.1, 0.2], bad)
+    for bad in (True, "high", None, [0.1, 0.2], 10 ** 400):
+        with pytest.raises(metrics.MetricsError, match="must be a number"):
+            metrics.decide([0.1, 0.2], bad)
+    with pytest.raises(metrics.MetricsError, match="real numbers"):
+        metrics.decide(np.array([1 + 2j]), 0.5)  # the imaginary part would be dropped
+
+
+def test_evaluate_needs_both_classes():
+    normals = [0.1, 0.2, 0.3]
+    for labels, which in (([0, 0, 0], "only normal images"), ([1, 1, 1], "only anomalous images"),
+                          ([], "no images")):
+        with pytest.raises(metrics.MetricsError, match=f"{which}.*AUROC.*need both"):
+            metrics.evaluate(labels, np.arange(len(labels), dtype=float), normals)
+    assert np.isnan(metrics.auroc([0, 0, 0], [0.1, 0.2, 0.3]))  # monitoring may see one class: NaN, documented
+
+
+def test_labels_and_normal_scores_are_checked():
+    with pytest.raises(metrics.MetricsError, match=r"labels must be 0 \(normal\) or 1 \(anomaly\), found \[0.0, 0.5"):
+        metrics.auroc([0, 0.5, 1], [0.1, 0.2, 0.3])  # 0.5 used to be cast to 0
+    with pytest.raises(metrics.MetricsError, match="held-out normal scores contain NaN"):
+        metrics.evaluate([0, 1], [0.1, 0.9], [0.1, np.nan])
+    with pytest.raises(metrics.MetricsError, match=r"quantile must be a number in \[0, 1\]"):
+        metrics.quantile_threshold([0.1, 0.2], 95)
