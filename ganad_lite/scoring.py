@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 import torch
@@ -47,19 +48,84 @@ def origin_term(z: torch.Tensor) -> torch.Tensor:
     return -z.norm(2, dim=1) / math.sqrt(z.shape[1])
 
 
+class ScoringError(ValueError):
+    """Query images, a score weight or term statistics the scores cannot use: the message names the fix."""
+
+
+STAT_FIELDS = ("residual_mean", "residual_std", "origin_mean", "origin_std")
+RELATIVE_NOISE = 1e-6  # a spread below this share of a term's mean is float rounding, not normal variation
+
+
+def _spread_floor(mean: float) -> float:
+    """The smallest standard deviation that is a real spread of a term with this mean (see Standardizer)."""
+    return max(RELATIVE_NOISE * abs(mean), 1e-12)
+
+
 @dataclass
 class Standardizer:
-    """Mean and standard deviation of L_n and L_o on held-out normal images."""
+    """Mean and standard deviation of L_n and L_o on held-out normal images.
+
+    Every field is a finite number, and each std must exceed max(1e-6 |mean|, 1e-12), the spread that float
+    rounding alone gives identical images. There is no clamped floor: a spread that small would turn the
+    standardised score into numbers of order 1e10, so `fit` refuses fewer than 2 images or images whose terms
+    do not vary (ScoringError: it needs at least 2 distinct held-out normal images).
+    """
 
     residual_mean: float
     residual_std: float
     origin_mean: float
     origin_std: float
 
+    def __post_init__(self):
+        for name in STAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) or not math.isfinite(value):
+                raise ScoringError(f"Standardizer.{name} must be a finite number, got {value!r}")
+            setattr(self, name, float(value))
+        for term in ("residual", "origin"):
+            mean, std = getattr(self, f"{term}_mean"), getattr(self, f"{term}_std")
+            if std <= _spread_floor(mean):
+                raise ScoringError(f"Standardizer.{term}_std = {std:.3g} is no spread for a mean of {mean:.3g}: "
+                                   "fit it on at least 2 distinct held-out normal images")
+
     @classmethod
     def fit(cls, scores: "Scores") -> "Standardizer":
-        std = lambda a: float(max(np.std(a), 1e-12))  # noqa: E731
-        return cls(float(np.mean(scores.residual)), std(scores.residual), float(np.mean(scores.origin)), std(scores.origin))
+        """The term statistics of `scores` of held-out normal images (at least 2 distinct ones)."""
+        terms = {"residual": np.asarray(scores.residual, dtype=np.float64),
+                 "origin": np.asarray(scores.origin, dtype=np.float64)}
+        n = len(terms["residual"])
+        if n < 2:
+            raise ScoringError(f"the standardised score needs at least 2 distinct held-out normal images, got {n}: "
+                               "fit it on a held-out slice of normal training images (e.g. split.val)")
+        for term, values in terms.items():
+            if not np.isfinite(values).all():
+                raise ScoringError(f"the {term} term of the held-out normal scores has NaN or infinite values")
+            if np.std(values) <= _spread_floor(np.mean(values)):
+                raise ScoringError(f"the {n} held-out normal images give one {term} value ({np.mean(values):.6g}) "
+                                   "(identical images?): the standardised score needs at least 2 distinct "
+                                   "held-out normal images")
+        r, o = terms["residual"], terms["origin"]
+        return cls(float(np.mean(r)), float(np.std(r)), float(np.mean(o)), float(np.std(o)))
+
+    @classmethod
+    def from_dict(cls, d) -> "Standardizer":
+        """A Standardizer from its four fields (as `as_dict` writes them); other or missing keys are errors."""
+        if not isinstance(d, dict) or set(d) != set(STAT_FIELDS):
+            keys = sorted(d) if isinstance(d, dict) else type(d).__name__
+            raise ScoringError(f"standardiser statistics must have exactly the keys {list(STAT_FIELDS)}, got {keys}; "
+                               "refit them with GANAD.fit_standardizer(heldout_normal_images)")
+        return cls(**d)
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in STAT_FIELDS}
+
+
+def _score_weight(weight) -> float:
+    """The score weight lambda as a float in [0, 1]; anything else is a ScoringError."""
+    ok = not isinstance(weight, (bool, np.bool_)) and isinstance(weight, Real) and 0.0 <= weight <= 1.0
+    if not ok:
+        raise ScoringError(f"score weight (lambda) must be a number in [0, 1], got {weight!r}")
+    return float(weight)
 
 
 @dataclass
@@ -91,13 +157,12 @@ class Scores:
         weight is the reader's lambda in [0, 1] (Berg et al. use 0.05). With standardized=True each term
         is first z-scored with the held-out normal statistics, so that lambda weighs terms of equal scale.
         """
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"score weight (lambda) must lie in [0, 1], got {weight}")
+        weight = _score_weight(weight)
         r, o = self.residual, self.origin
         if standardized:
             s = self.standardizer
             if s is None:
-                raise ValueError("standardized scores need held-out normal statistics: call "
+                raise ScoringError("standardized scores need held-out normal statistics: call "
                                  "detector.fit_standardizer(normal_images) or pass `normal=` to score_images")
             r, o = (r - s.residual_mean) / s.residual_std, (o - s.origin_mean) / s.origin_std
         return weight * r + (1.0 - weight) * o
@@ -163,6 +228,14 @@ def latent_search(generator: nn.Module, query: torch.Tensor, *, steps: int = 100
     return z.detach().view(n, restarts, latent_dim)[torch.arange(n, device=z.device), best]
 
 
+def _query_images(images, image_shape) -> torch.Tensor:
+    """Checked query images (images.check_images); arrays of strings, objects or dates are refused as a dtype."""
+    if isinstance(images, np.ndarray) and images.dtype.kind not in "biufc":
+        raise ScoringError(f"query images must be uint8 (0..255) or float (0..1), got an array of dtype "
+                           f"{images.dtype}")
+    return check_images(images, image_shape, "query images")
+
+
 @torch.no_grad()
 def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: str = "encoder",
                  batch_size: int = 1000, keep_maps: bool = True, keep_recon: bool = False, device=None,
@@ -173,14 +246,18 @@ def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: st
     method: "encoder" (z_hat = E(Q), the default), "search" (latent search from random starts) or
     "hybrid" (start at E(Q), then `hybrid_steps` search steps). critic: also compute f-AnoGAN's critic-feature
     residual. structural: also keep the SSIM and gradient-magnitude dissimilarity maps (N, H, W).
+    Images that break a rule (shape, dtype, range, NaN) are a ValueError naming it; every returned L_n and L_o
+    is finite (a model that gives NaN, e.g. after a diverged run, is a ScoringError).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown scoring method {method!r}: choose one of {METHODS}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ScoringError(f"unknown scoring method {method!r}: choose one of {METHODS}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ScoringError(f"batch_size must be a positive integer, got {batch_size!r}")
     device = device or next(generator.parameters()).device
     image_shape = None
     if isinstance(generator[-1], nn.Sigmoid):  # the output shape is known from one cheap forward
         image_shape = tuple(generator(torch.zeros(1, generator[0].in_features, device=device)).shape[1:])
-    images = check_images(images, image_shape, "query images")
+    images = _query_images(images, image_shape)
     was_training = generator.training, encoder.training
     generator.eval()
     encoder.eval()
@@ -214,6 +291,10 @@ def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: st
     generator.train(was_training[0])
     encoder.train(was_training[1])
     out = {k: torch.cat(v).cpu().numpy() if v else None for k, v in parts.items()}  # one copy back at the end
+    bad = ~(np.isfinite(out["residual"]) & np.isfinite(out["origin"]))
+    if bad.any():
+        raise ScoringError(f"the model gives NaN or infinite scores for {int(bad.sum())} of {len(bad)} query images: "
+                           "its weights are not finite (a diverged run?); retrain or load another checkpoint")
     maps = {k: out[k] for k in ("ssim", "gms")} if structural else None
     return Scores(out["residual"], out["origin"], out["z"], out["maps"], out["recon"], method,
                   feature=out["feature"], structural=maps, pixel_error=out["pixel_error"])

@@ -14,9 +14,12 @@ parallel.py trains K trainers in lockstep with these hooks; distributed.py overr
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -30,8 +33,37 @@ from .models import build_critic, build_encoder, build_generator
 from .steps import GanSteps
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM")  # Ctrl-C, and what `kill` and job schedulers send
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@contextlib.contextmanager
+def stop_at_step_end(trainer: "Trainer") -> Iterator[None]:
+    """While `trainer` trains: SIGINT and SIGTERM raise KeyboardInterrupt once the generator step in progress
+    is done (a second signal at once), so the checkpoint written on the way out holds whole steps only.
+
+    Main thread only (Python sets signal handlers nowhere else); the previous handlers come back afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        name = signal.Signals(signum).name
+        if trainer._in_step and trainer._stop_signal is None:
+            trainer._stop_signal = name  # honoured at the end of the step
+            return
+        raise KeyboardInterrupt(name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (getattr(signal, n) for n in STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)
 
 
 class Trainer(GanSteps):
@@ -58,6 +90,8 @@ class Trainer(GanSteps):
         self._loss_sum, self._n_summed = None, 0  # losses of the steps since the last history entry
         self._saved_epoch = 0                    # epoch of the last checkpoint written
         self._checkpoint_path: str | Path | None = None  # where the running train() writes checkpoints
+        self._in_step = False                    # inside a generator step: the state is not a whole step
+        self._stop_signal: str | None = None     # a SIGINT / SIGTERM waiting for the step to end
         if c.compile:
             self.compile()
 
@@ -146,48 +180,60 @@ class Trainer(GanSteps):
 
         images: uint8 (N, C, H, W) or float in [0, 1], normal images only. on_epoch_end(trainer) runs after
         every epoch and returns entries for that epoch's record (e.g. a validation AUROC; it must leave the
-        weights and the random stream alone). A checkpoint is written atomically after every epoch, every
-        `checkpoint_every_s` seconds and on Ctrl-C, so an interrupted run resumes with nothing lost.
+        weights and the random stream alone). A checkpoint is written atomically after every epoch and every
+        `checkpoint_every_s` seconds. Ctrl-C (SIGINT) or SIGTERM stops training once the generator step in
+        progress is done, writes a checkpoint and raises KeyboardInterrupt, so the run resumes exactly where it
+        stopped (a KeyboardInterrupt raised inside a step leaves the last checkpoint as it was).
         """
         from tqdm.auto import tqdm
 
         epochs = self.config.epochs if epochs is None else epochs
         data = self.training_data(images)
         self._checkpoint_path = checkpoint_path
+        self._in_step, self._stop_signal = False, None
         for m in self.models.values():
             m.train()
         last_save = time.monotonic()
         bar = None
         try:
-            while self.epoch < epochs:
-                batches = self.epoch_batches(data.shape[0])  # (steps, n_critic, batch)
-                steps = batches.shape[0]
-                bar = tqdm(total=steps, initial=self.epoch_step, desc=f"epoch {self.epoch + 1}/{epochs}",
-                           disable=not progress, leave=False, unit="G-step")
-                while self.epoch_step < steps:
-                    t0 = time.perf_counter()
-                    reals = (self.prepare(data[i]) for i in batches[self.epoch_step])  # n_critic batches
-                    entry = self.record_step(self.train_step(reals))
-                    self.train_seconds += time.perf_counter() - t0
-                    bar.update(1)
-                    if entry is not None:
-                        bar.set_postfix(W=f"{entry['wasserstein']:.3f}", gp=f"{entry['penalty']:.3f}",
-                                        enc=f"{entry['encoder_loss']:.4f}")
-                        if checkpoint_path and time.monotonic() - last_save > checkpoint_every_s and \
-                                self.epoch_step < steps:
-                            self.save(checkpoint_path)
-                            last_save = time.monotonic()
-                bar.close()
-                bar = None
-                record = self.end_epoch()
-                if on_epoch_end is not None:
-                    record.update(on_epoch_end(self))
-                    for m in self.models.values():
-                        m.train()
-                if checkpoint_path:
-                    self.save(checkpoint_path)
-                    last_save = time.monotonic()
-        finally:  # on Ctrl-C or an error the last checkpoint (epoch end or periodic) stands
+            with stop_at_step_end(self):
+                while self.epoch < epochs:
+                    batches = self.epoch_batches(data.shape[0])  # (steps, n_critic, batch)
+                    steps = batches.shape[0]
+                    bar = tqdm(total=steps, initial=self.epoch_step, desc=f"epoch {self.epoch + 1}/{epochs}",
+                               disable=not progress, leave=False, unit="G-step")
+                    while self.epoch_step < steps:
+                        t0 = time.perf_counter()
+                        self._in_step = True
+                        reals = (self.prepare(data[i]) for i in batches[self.epoch_step])  # n_critic batches
+                        entry = self.record_step(self.train_step(reals))
+                        self._in_step = False
+                        self.train_seconds += time.perf_counter() - t0
+                        bar.update(1)
+                        if self._stop_signal:
+                            raise KeyboardInterrupt(self._stop_signal)
+                        if entry is not None:
+                            bar.set_postfix(W=f"{entry['wasserstein']:.3f}", gp=f"{entry['penalty']:.3f}",
+                                            enc=f"{entry['encoder_loss']:.4f}")
+                            if checkpoint_path and time.monotonic() - last_save > checkpoint_every_s and \
+                                    self.epoch_step < steps:
+                                self.save(checkpoint_path)
+                                last_save = time.monotonic()
+                    bar.close()
+                    bar = None
+                    record = self.end_epoch()
+                    if on_epoch_end is not None:
+                        record.update(on_epoch_end(self))
+                        for m in self.models.values():
+                            m.train()
+                    if checkpoint_path:
+                        self.save(checkpoint_path)
+                        last_save = time.monotonic()
+        except KeyboardInterrupt:
+            if checkpoint_path and not self._in_step:
+                self.save(checkpoint_path)  # whole steps only, so the run resumes exactly here
+            raise
+        finally:
             if bar is not None:
                 bar.close()
         for m in self.models.values():
@@ -209,6 +255,8 @@ class Trainer(GanSteps):
             "epoch": self.epoch, "step": self.step, "train_seconds": self.train_seconds,
             "history": self.history, "epoch_log": self.epoch_log,
             "perm": None if self._perm is None else self._perm.cpu(), "pos": self._pos,
+            # losses of the steps since the last history entry (nonzero only in a checkpoint written on a stop)
+            "loss_sum": None if self._n_summed == 0 else self._loss_sum.cpu(), "n_summed": self._n_summed,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -233,6 +281,9 @@ class Trainer(GanSteps):
         perm = state.get("perm")
         self._perm = None if perm is None else perm.to(self.device)
         self._pos = int(state.get("pos", 0))
+        loss_sum = state.get("loss_sum")
+        self._loss_sum = None if loss_sum is None else loss_sum.to(self.device)
+        self._n_summed = 0 if loss_sum is None else int(state.get("n_summed", 0))
         self._saved_epoch = self.epoch
         return self
 
