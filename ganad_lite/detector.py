@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json_atomic
+from .config import ConfigError, TrainConfig
 from .defects import defect_validation_set
 from .device import hardware_info
 from .images import check_images
@@ -65,9 +65,38 @@ def defect_selection(generator, critic, normal_images, seed: int = 0, kappa: flo
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, indent=2, default=float)
+
+
+def check_cache_folder(cache_dir: Path) -> None:
+    """A run cache that is a file (a mistyped GANAD_RUNS) is an error before any training starts."""
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise NotADirectoryError(f"the run cache {cache_dir} is a file, not a folder: point GANAD_RUNS (or "
+                                 "cache_dir=) at a folder, or pass cache_dir=False to train without a cache")
+
+
+def _make_run_folder(run_dir: Path) -> None:
+    """Create the run's folder now, so that a cache that cannot hold it fails before training, not after."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise type(err)(f"cannot create the run folder {run_dir} ({err.strerror or err}): point GANAD_RUNS (or "
+                        "cache_dir=) at a writable folder, or pass cache_dir=False") from err
+
+
+def check_cached_config(stored: TrainConfig, wanted: TrainConfig, run_dir: Path) -> None:
+    """A cached run must have been trained with the settings asked for: every field of the model key.
+
+    CheckpointError names the fields that differ and the run folder (a copied or stale checkpoint).
+    """
+    if stored.model_key() == wanted.model_key():
+        return
+    names = [f.name for f in dataclasses.fields(TrainConfig) if getattr(stored, f.name) != getattr(wanted, f.name)]
+    keyed = [n for n in names if stored.replace(**{n: getattr(wanted, n)}).model_key() != stored.model_key()]
+    shown = "; ".join(f"{n}: {getattr(stored, n)!r} in the checkpoint, {getattr(wanted, n)!r} asked for"
+                      for n in keyed or names)
+    raise CheckpointError(f"the cached run in {run_dir} holds a checkpoint trained with other settings ({shown}); "
+                          "delete that folder to train again, or point GANAD_RUNS at another folder")
 
 
 class GANAD:
@@ -98,7 +127,7 @@ class GANAD:
         """A detector whose budget (width, epochs, batch, lr) comes from a profile's row for `experiment`."""
         p = get_profile(profile)
         config = TrainConfig(image_shape=tuple(image_shape), ngf=p.width, ndf=p.width, epochs=p.epochs_for(experiment),
-                             batch_size=p.batch_size, lr=p.lr, seed=seed)
+                             batch_size=p.batch_size, lr=p.lr, seed=seed, izif_steps=p.izif_steps)
         det = cls(config, **kwargs)
         det.profile = p.name
         return det
@@ -109,13 +138,18 @@ class GANAD:
 
         validation: optional (images, labels) scored after each epoch for a validation-AUROC curve.
         normal: optional held-out normal images for the standardised score (see `fit_standardizer`).
-        An interrupted fit resumes from its last checkpoint when called again.
+        An interrupted fit resumes from its last checkpoint when called again. A cached run is used only if its
+        checkpoint was trained with this config (CheckpointError otherwise). config.epochs must be >= 1.
         """
+        if self.config.epochs < 1:
+            raise ConfigError(f"GANAD.fit needs epochs >= 1, got epochs={self.config.epochs}: an untrained detector "
+                              "would score with random weights; pass epochs=1 or more, or GANAD.load a trained one")
         images = check_images(images, name="training images")
         if tuple(images.shape[1:]) != self.config.image_shape:
             self.config = self.config.replace(image_shape=tuple(images.shape[1:]))
         ckpt = None
         if self.cache_dir is not None:
+            check_cache_folder(self.cache_dir)
             self.run_dir = self.cache_dir / f"{self.config.model_key()}-{data_fingerprint(images)}"
             ckpt = self.run_dir / "checkpoint.pt"
         if ckpt is not None and ckpt.exists():
@@ -123,12 +157,13 @@ class GANAD:
                 self.trainer = Trainer.from_checkpoint(ckpt, self.device, log_every=self.config.log_every)
             except CheckpointError as err:
                 raise CheckpointError(f"{err} (cached run folder: {self.run_dir})") from err
+            check_cached_config(self.trainer.config, self.config, self.run_dir)
         else:
             self.trainer = Trainer(self.config, self.device)
         self.loaded_from_cache = self.trainer.epoch >= self.config.epochs
         if not self.loaded_from_cache:
             if self.run_dir is not None:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
+                _make_run_folder(self.run_dir)
                 _write_json(self.run_dir / "config.json", self.config.to_dict())
             t0 = time.perf_counter()
             on_epoch_end = None if validation is None else validation_auroc(*validation)
@@ -240,7 +275,7 @@ class GANAD:
     def save(self, path: str | Path) -> Path:
         """Write the models, config, history and standardiser to one checkpoint file (atomically)."""
         state = self._require_fitted().state_dict()
-        state["standardizer"] = None if self.standardizer is None else vars(self.standardizer)
+        state["standardizer"] = None if self.standardizer is None else self.standardizer.as_dict()
         state["profile"] = self.profile
         state["encoders"] = {k: e.state_dict() for k, e in self.encoders.items() if k != "berg"}
         return save_checkpoint(state, path)
@@ -266,7 +301,10 @@ class GANAD:
                 raise CheckpointError(f"checkpoint {path}: the {mode!r} encoder does not fit the model ({err})") from err
             det.encoders[mode] = e.eval()
         if state.get("standardizer"):
-            det.standardizer = Standardizer(**state["standardizer"])
+            try:
+                det.standardizer = Standardizer.from_dict(state["standardizer"])
+            except ValueError as err:
+                raise CheckpointError(f"checkpoint {path}: unusable standardiser statistics ({err})") from err
         det.profile = state.get("profile")
         return det
 

@@ -1,11 +1,15 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from ganad_lite import GANAD, TrainConfig, get_profile
-from ganad_lite.checkpoint import CheckpointError
+from ganad_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ganad_lite.config import ConfigError
+from ganad_lite.detector import data_fingerprint
+from ganad_lite.training import Trainer
 from ganad_lite.metrics import auroc
 from ganad_lite.profiles import PROFILES, profile_table
 
@@ -76,3 +80,46 @@ def test_profiles(monkeypatch):
     det = GANAD.from_profile((1, 28, 28), "mnist", "full", cache_dir=False)
     assert det.config.ngf == 64 and det.config.epochs == 32 and det.profile == "full"
     assert all(f"`{name}`" in profile_table() for name in PROFILES)
+
+
+def test_fit_refuses_zero_epochs(tiny_images, tmp_path):
+    with pytest.raises(ConfigError, match="GANAD.fit needs epochs >= 1, got epochs=0"):
+        GANAD(TINY.replace(epochs=0), cache_dir=tmp_path, progress=False).fit(tiny_images)
+    assert not any(tmp_path.iterdir())  # nothing cached as if it were trained
+
+
+def test_cached_checkpoint_of_other_settings_is_refused(tiny_images, tmp_path):
+    a = GANAD(TINY.replace(epochs=1), cache_dir=tmp_path, progress=False).fit(tiny_images)
+    wider = TINY.replace(epochs=1, ngf=16, ndf=16)
+    run_dir = tmp_path / f"{wider.model_key()}-{data_fingerprint(tiny_images)}"  # where `wider` looks
+    run_dir.mkdir()
+    shutil.copy(a.run_dir / "checkpoint.pt", run_dir / "checkpoint.pt")  # a stale or copied checkpoint
+    with pytest.raises(CheckpointError, match=r"cached run in .*\(ngf: 8 in the checkpoint, 16 asked for; "
+                                              r"ndf: 8 in the checkpoint, 16 asked for\)") as err:
+        GANAD(wider, cache_dir=tmp_path, progress=False).fit(tiny_images)
+    assert str(run_dir) in str(err.value)
+
+
+def test_run_cache_that_is_a_file_fails_before_training(tiny_images, tmp_path, monkeypatch):
+    (tmp_path / "runs").write_text("not a folder")
+    monkeypatch.setenv("GANAD_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(Trainer, "train", lambda *a, **k: pytest.fail("trained before the cache was checked"))
+    with pytest.raises(NotADirectoryError, match="the run cache .*runs is a file, not a folder: point GANAD_RUNS"):
+        GANAD(TINY, progress=False).fit(tiny_images)
+
+
+def test_run_records_survive_a_temporary_name_held_by_another_writer(tiny_images, tmp_path):
+    config = TINY.replace(epochs=1)
+    run_dir = tmp_path / f"{config.model_key()}-{data_fingerprint(tiny_images)}"
+    (run_dir / ".history.json.tmp").mkdir(parents=True)  # the shared temporary name the records used to take
+    det = GANAD(config, cache_dir=tmp_path, progress=False).fit(tiny_images)
+    assert json.loads((run_dir / "history.json").read_text())["history"] == det.history
+
+
+def test_load_refuses_unusable_standardizer(tiny_images, tmp_path):
+    det = GANAD(TINY.replace(epochs=1), cache_dir=False, progress=False).fit(tiny_images[:48], normal=tiny_images[48:])
+    state = load_checkpoint(det.save(tmp_path / "model.pt"))
+    state["standardizer"]["scale"] = 2.0
+    save_checkpoint(state, tmp_path / "extra.pt")
+    with pytest.raises(CheckpointError, match=r"extra.pt: unusable standardiser statistics .*got \['origin_mean'"):
+        GANAD.load(tmp_path / "extra.pt")
