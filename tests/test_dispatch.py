@@ -21,8 +21,9 @@ def root(tmp_path, monkeypatch):
     return tmp_path
 
 
-class Stop(Exception):
-    """Raised by the spy once it has the split: nothing needs training to see what a caller asked for."""
+class Stop(BaseException):
+    """Raised by the spy once it has the split: nothing needs training to see what a caller asked for (not an
+    Exception, so the command line does not turn it into an error line)."""
 
 
 @pytest.fixture
@@ -94,18 +95,28 @@ def test_mvtec_mode_follows_the_size(root):
     assert load_split("mvtec", "synthetic", channels=1).image_shape == (1, 28, 28)
 
 
-def test_mvtec_fallback_is_passed_on(root, monkeypatch):
+def test_mvtec_fallback_and_channels_are_passed_on(root, monkeypatch):
     asked = []
     monkeypatch.setattr(dispatch, "mvtec_protocol", lambda *args, **kwargs: asked.append((args, kwargs)))
-    load_split("mvtec", "bottle", size=64, seed=2, root=root)
-    load_split("mvtec", "bottle", fallback=None)
-    assert asked == [(("bottle", "full"), dict(size=64, channels=3, seed=2, root=root, fallback="synthetic")),
+    load_split("mvtec", "bottle", size=64, seed=2, root=root, fallback="synthetic")
+    load_split("mvtec", "bottle", channels=3)
+    assert asked == [(("bottle", "full"), dict(size=64, channels=None, seed=2, root=root, fallback="synthetic")),
                      (("bottle", "thesis"), dict(size=28, channels=3, seed=0, root=None, fallback=None))]
 
 
-def test_missing_mvtec_category_without_fallback_is_an_error(root):
-    with pytest.raises(DataNotFoundError, match="bottle"):
-        load_split("mvtec", "bottle", fallback=None)
+def test_missing_mvtec_category_is_an_error_by_default(root):
+    with pytest.raises(DataNotFoundError, match=r"MVTec AD category 'bottle' not found: looked in .*bottle"):
+        load_split("mvtec", "bottle")  # no stand-in unless fallback="synthetic" is asked for
+    stand_in = load_split("mvtec", "bottle", fallback="synthetic")
+    assert stand_in.meta["source"] == "synthetic" and "SYNTHETIC" in stand_in.meta["notice"]
+
+
+def test_mvtec_channels_default_to_the_data_own(root):
+    make_synthetic_mvtec(root, "grid", n_train=12, n_test_good=4, n_test_defect=4, size=32, grayscale=True)
+    grey = load_split("mvtec", "grid")
+    assert grey.image_shape == (1, 28, 28) and grey.meta["channels"] == 1  # no silent expansion to RGB
+    assert load_split("mvtec", "grid", channels=3).image_shape == (3, 28, 28)
+    assert load_split("mvtec", "synthetic").image_shape == (3, 28, 28)  # a colour category stays in colour
 
 
 def test_profile_caps(root):

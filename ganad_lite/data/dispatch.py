@@ -15,15 +15,18 @@ THESIS_SIZE = 28  # MVTec AD at 28 x 28 is the thesis protocol; other sizes use 
 
 def load_split(dataset: str, normal_class: int | str | None = None, *, mode: str | None = None,
                size: int | None = None, channels: int | None = None, root: str | os.PathLike | None = None,
-               seed: int = 0, fallback: str | None = "synthetic", profile: Profile | str | None = None) -> Split:
+               seed: int = 0, fallback: str | None = None, profile: Profile | str | None = None) -> Split:
     """The one-class split of `dataset` with `normal_class` as the normal class.
 
     normal_class: an MNIST digit, a CIFAR-10 class by index or name, or an MVTec AD category; digits given as
     text ("3") count as indices. None: digit 0, automobile or bottle.
     mode, size, channels: MVTec AD only. mode "thesis" or "full" (None: thesis at size 28, full otherwise);
-    size in pixels (None: 28); channels 1 or 3 (None: 3). For MNIST and CIFAR-10 only their own image shape
-    may be asked for. fallback: "synthetic" replaces a missing MVTec AD category by generated stand-in data
-    (MNIST and CIFAR-10 fall back to the shipped samples on their own).
+    size in pixels (None: 28); channels 1 or 3 (None: the category's own, 1 for greyscale categories).
+    For MNIST and CIFAR-10 only their own image shape may be asked for.
+    fallback: None (the default) makes an MVTec AD category that is not under the data root a
+    DataNotFoundError saying where it was looked for; "synthetic" replaces it by generated stand-in data
+    (meta["source"] == "synthetic", with a notice). MNIST and CIFAR-10 fall back to the shipped samples on
+    their own (meta["source"] == "sample").
     profile: shrink the split to that profile's caps on training and test images (None: no caps).
     """
     if dataset not in DATASETS:
@@ -32,8 +35,7 @@ def load_split(dataset: str, normal_class: int | str | None = None, *, mode: str
     if dataset == "mvtec":
         size = THESIS_SIZE if size is None else size
         mode = mode or ("thesis" if size == THESIS_SIZE else "full")
-        split = mvtec_protocol(key, mode, size=size, channels=3 if channels is None else channels, seed=seed,
-                               root=root, fallback=fallback)
+        split = mvtec_protocol(key, mode, size=size, channels=channels, seed=seed, root=root, fallback=fallback)
     else:
         _check_native_shape(dataset, mode, size, channels)
         protocol = mnist_protocol if dataset == "mnist" else cifar10_protocol
