@@ -31,6 +31,7 @@ class Profile:
     mvtec_sizes: tuple[int, ...] = (28, 64)
     search_steps: int = 100           # latent-search Adam steps
     search_restarts: int = 4
+    izif_steps: int = 500             # izif encoder steps on real images (TrainConfig.izif_steps)
 
     def epochs_for(self, experiment: str) -> int:
         return self.epochs[experiment]
@@ -43,15 +44,18 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "smoke", "CI: seconds per model; proves the code path, its numbers mean nothing",
         width=8, batch_size=50, lr=1e-4, epochs={"mnist": 1, "cifar10": 1, "mvtec": 2},
-        max_train=300, max_test=300, mvtec_sizes=(28, 32), search_steps=5, search_restarts=2),
+        max_train=300, max_test=300, mvtec_sizes=(28, 32), search_steps=5, search_restarts=2,
+        izif_steps=20),
     "cpu": Profile(
         "cpu", "a 2-core laptop: real but reduced experiments, minutes per chapter",
         width=16, batch_size=25, lr=4e-4, epochs={"mnist": 12, "cifar10": 40, "mvtec": 300},
-        max_train=None, max_test=None, mvtec_sizes=(28, 64), search_steps=50, search_restarts=4),
+        max_train=None, max_test=None, mvtec_sizes=(28, 64), search_steps=50, search_restarts=4,
+        izif_steps=300),
     "full": Profile(
         "full", "the thesis protocol (ngf = ndf = 64, thesis epochs, all data): a GPU",
         width=64, batch_size=50, lr=1e-4, epochs={"mnist": 32, "cifar10": 50, "mvtec": 64},
-        seeds=(0, 1, 2), mvtec_sizes=(28, 64, 128), search_steps=200, search_restarts=8),
+        seeds=(0, 1, 2), mvtec_sizes=(28, 64, 128), search_steps=200, search_restarts=8,
+        izif_steps=2000),
 }
 
 

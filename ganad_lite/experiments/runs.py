@@ -23,7 +23,8 @@ from ..metrics import au_pro, evaluate, pixel_auroc
 from ..profiles import Profile, get_profile
 from ..scoring import Scores, Standardizer
 from .figures import figures
-from .protocol import PRIMARY, QUANTILE, THESIS, VARIANTS, check_experiment
+from .protocol import HEADLINE, PRIMARY, QUANTILE, THESIS, check_experiment
+from .variants import PIXEL_MAPS, SELECTED, VARIANTS, score_all, select_variant
 from .results import jsonable, scrub_paths
 from .tables import results_table, variants_table
 
@@ -36,19 +37,34 @@ class OneClassResult:
     name: str
     split: gdata.Split
     detector: GANAD
-    scores: Scores               # test scores
-    normal_scores: Scores        # held-out normal (val) scores
+    scores: Scores               # test scores (the joint "berg" encoder, the thesis method)
+    normal_scores: Scores        # held-out normal (val) scores (berg)
     metrics: dict                # variant -> evaluate(...) report (+ pixel metrics)
     baseline: dict               # PCA reconstruction error on the same split
     seconds: dict = field(default_factory=dict)
+    by_encoder: dict = field(default_factory=dict)         # encoder mode -> test Scores
+    normal_by_encoder: dict = field(default_factory=dict)  # encoder mode -> held-out normal Scores
 
     @property
     def labels(self) -> np.ndarray:
         return self.split.test_labels.numpy()
 
-    def variant_scores(self, variant: str = PRIMARY) -> np.ndarray:
-        """Test scores (T,) of a score variant (see VARIANTS)."""
-        return self.scores.anomaly_score(*VARIANTS[variant])
+    def variant_scores(self, variant: str = PRIMARY, normal: bool = False) -> np.ndarray:
+        """Test scores (T,) of a score variant (see VARIANTS; `selected` reads the candidate it chose), or the
+        held-out normal scores with normal=True."""
+        if variant == SELECTED:
+            variant = self.metrics[SELECTED]["selected_from"]
+        v = VARIANTS[variant]
+        by_encoder = self.normal_by_encoder if normal else self.by_encoder
+        return v.image_scores(by_encoder.get(v.encoder) or (self.normal_scores if normal else self.scores))
+
+    def reconstructions(self, variant: str = HEADLINE) -> tuple[np.ndarray, np.ndarray]:
+        """Test reconstructions (T, C, H, W) and maps (T, H, W) of a variant's encoder and map."""
+        if variant == SELECTED:
+            variant = self.metrics[SELECTED]["selected_from"]
+        v = VARIANTS[variant]
+        s = self.by_encoder.get(v.encoder, self.scores)
+        return s.recon, s.map(v.map or "residual")
 
     def summary(self) -> dict:
         """JSON-ready summary: metrics, data description, timings and the training record."""
@@ -65,41 +81,51 @@ def monitoring_set(split, n: int = 400, seed: int = 0):
     return small.test, small.test_labels.numpy()
 
 
-def _evaluate_variants(labels, test: Scores, normal: Scores) -> dict:
+def _evaluate_variants(labels, test: dict[str, Scores], normal: dict[str, Scores], masks=None) -> dict:
+    """evaluate(...) of every variant with its held-out threshold, plus pixel AUROC / AU-PRO of map variants."""
     metrics = {}
-    for name, (weight, standardized) in VARIANTS.items():
-        metrics[name] = evaluate(labels, test.anomaly_score(weight, standardized),
-                                 normal.anomaly_score(weight, standardized), QUANTILE)
-        metrics[name].update(weight=weight, standardized=standardized)
+    for name, v in VARIANTS.items():
+        metrics[name] = evaluate(labels, v.image_scores(test[v.encoder]), v.image_scores(normal[v.encoder]), QUANTILE)
+        metrics[name].update(encoder=v.encoder, weight=v.weight, standardized=v.standardized)
+        if masks is not None and name in PIXEL_MAPS:
+            maps = test[v.encoder].map(PIXEL_MAPS[name])
+            metrics[name]["pixel_auroc"], metrics[name]["au_pro"] = pixel_auroc(masks, maps), au_pro(masks, maps)
     return metrics
 
 
 def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress: bool = True,
             cache_dir=None, device=None, monitor: bool = True) -> OneClassResult:
-    """Train (or load from the run cache) and evaluate one one-class detector on `split`."""
+    """Train (or load from the run cache) and evaluate one one-class detector on `split`: the thesis's joint
+    encoder, then izif encoders refined on the same GAN; every variant on the same test images."""
     t0 = time.perf_counter()
     det = GANAD.from_profile(split.image_shape, experiment, profile, seed=seed, cache_dir=cache_dir,
                              device=device, progress=progress)
     det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None)
+    for mode in ("izif", "berg+izif"):  # checkpoints chosen on held-out normals with planted defects
+        det.refine_encoder(mode, split.train, split.val)
     t1 = time.perf_counter()
     # held-out normals, scored once: they give the thresholds and the standardiser
-    normal = det.score_terms(split.val, keep_maps=False)
-    det.standardizer = normal.standardizer = Standardizer.fit(normal)
-    test = det.score_terms(split.test, keep_recon=True)
+    normal = score_all(det, split.val, keep_maps=False)
+    det.standardizer = Standardizer.fit(normal["berg"])
+    for s in normal.values():
+        s.standardizer = det.standardizer
+    test = score_all(det, split.test, keep_recon=True)
     t2 = time.perf_counter()
     labels = split.test_labels.numpy()
-    metrics = _evaluate_variants(labels, test, normal)
+    masks = None if split.test_masks is None else split.test_masks[:, 0].numpy()
+    metrics = _evaluate_variants(labels, test, normal, masks)
+    chosen, on_defects = select_variant(det, split.val, seed)
+    metrics[SELECTED] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
     pca = PCABaseline(seed=seed).fit(split.train)
     pca_test, pca_maps = pca.reconstruction_error(split.test)
     baseline = evaluate(labels, pca_test, pca.reconstruction_error(split.val)[0], QUANTILE)
-    if split.test_masks is not None:
-        masks = split.test_masks[:, 0].numpy()
-        metrics[PRIMARY]["pixel_auroc"] = pixel_auroc(masks, test.maps)
-        metrics[PRIMARY]["au_pro"] = au_pro(masks, test.maps)
+    if masks is not None:
         baseline["pixel_auroc"] = pixel_auroc(masks, pca_maps)
         baseline["au_pro"] = au_pro(masks, pca_maps)
-    seconds = {"fit": round(t1 - t0, 2), "score": round(t2 - t1, 2), "train_total": round(det.train_seconds, 2)}
-    return OneClassResult(split.name, split, det, test, normal, metrics, baseline, seconds)
+    seconds = {"fit": round(t1 - t0, 2), "score": round(t2 - t1, 2), "train_total": round(det.train_seconds, 2),
+               "total": round(time.perf_counter() - t0, 2)}
+    return OneClassResult(split.name, split, det, test["berg"], normal["berg"], metrics, baseline, seconds,
+                          test, normal)
 
 
 def make_split(experiment: str, key, profile=None, seed: int = 0, root=None) -> gdata.Split:
@@ -107,8 +133,9 @@ def make_split(experiment: str, key, profile=None, seed: int = 0, root=None) -> 
     class (CIFAR-10) or (category, size) (MVTec AD: size 28 is the thesis mode, larger sizes use all images)."""
     check_experiment(experiment)
     normal_class, size = key if experiment == "mvtec" else (key, None)
+    # offline, MVTec AD falls back to the synthetic stand-in; the split's meta["source"] says so on every page
     return gdata.load_split(experiment, normal_class, size=size, root=root, seed=seed,
-                            profile=get_profile(profile))
+                            profile=get_profile(profile), fallback="synthetic")
 
 
 # -- all runs of an experiment ---------------------------------------------------------------------------
@@ -138,31 +165,33 @@ class ExperimentResult:
         return variants_table(self.summary())
 
     def summary(self) -> dict:
-        primary = [r.metrics[PRIMARY] for r in self.runs]
+        primary = [r.metrics[HEADLINE] for r in self.runs]
         mean = lambda xs: float(np.mean(xs))  # noqa: E731
         return {
             "experiment": self.experiment, "profile": self.profile.as_dict(), "hardware": self.hardware,
             "wall_seconds": round(self.seconds, 1), "seeds": sorted({r.detector.config.seed for r in self.runs}),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "primary_score": PRIMARY, "threshold_quantile": QUANTILE,
+            "primary_score": HEADLINE, "thesis_primary_score": PRIMARY, "threshold_quantile": QUANTILE,
             "mean": {"auroc": mean([m["auroc"] for m in primary]),
+                     "auroc_thesis_primary": mean([r.metrics[PRIMARY]["auroc"] for r in self.runs]),
                      "f1_heldout": mean([m["heldout_threshold"]["f1"] for m in primary]),
                      "f1_optimistic": mean([m["best_test_threshold_optimistic"]["f1"] for m in primary]),
                      "f1_all_anomalous": mean([m["trivial_all_anomalous"]["f1"] for m in primary]),
                      "pca_auroc": mean([r.baseline["auroc"] for r in self.runs]),
                      **{f"auroc_{v}": mean([r.metrics[v]["auroc"] for r in self.runs]) for v in VARIANTS}},
-            "headline_by_seed": seed_means(self.runs),
+            "headline_by_seed": seed_means(self.runs, HEADLINE),
+            "thesis_headline_by_seed": seed_means(self.runs, PRIMARY),
             "thesis": THESIS[self.experiment],
             "runs": [r.summary() for r in self.runs],
         }
 
 
-def seed_means(runs: list[OneClassResult]) -> dict:
-    """The headline (mean primary AUROC over all normal classes) for each seed, and their mean and standard
+def seed_means(runs: list[OneClassResult], variant: str = HEADLINE) -> dict:
+    """The headline (mean AUROC of `variant` over all normal classes) for each seed, and their mean and standard
     deviation: the spread of the headline number itself, not the average spread of the single runs."""
     by_seed: dict[int, list[float]] = {}
     for r in runs:
-        by_seed.setdefault(r.detector.config.seed, []).append(r.metrics[PRIMARY]["auroc"])
+        by_seed.setdefault(r.detector.config.seed, []).append(r.metrics[variant]["auroc"])
     means = {str(seed): float(np.mean(v)) for seed, v in sorted(by_seed.items())}
     values = list(means.values())
     return {"auroc": means, "mean": float(np.mean(values)),

@@ -12,7 +12,7 @@ from .. import data as gdata
 from ..baselines import PCABaseline
 from ..metrics import auroc, precision_recall_f1, quantile_threshold, trivial_baseline
 from ..profiles import get_profile
-from .protocol import PRIMARY, VARIANTS
+from .protocol import PRIMARY
 from .runs import make_split, run_one
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def quantile_study(run: OneClassResult, variant: str = PRIMARY, quantiles=(0.5, 
     import pandas as pd
 
     y, s = run.labels, run.variant_scores(variant)
-    normal = run.normal_scores.anomaly_score(*VARIANTS[variant])
+    normal = run.variant_scores(variant, normal=True)
     rows = {}
     for q in quantiles:
         prf = precision_recall_f1(y, s, quantile_threshold(normal, q))

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..metrics import auroc, decide
 from ..profiles import get_profile
-from .protocol import (PRIMARY, THESIS, THESIS_HARDWARE, THESIS_PROTOCOL, THESIS_WIDTH, VARIANT_NAMES, VARIANTS,
+from .variants import SELECTED
+from .protocol import (PRIMARY, THESIS, THESIS_HARDWARE, THESIS_PROTOCOL, THESIS_WIDTH, VARIANTS,
                        thesis_operating_point)
 
 if TYPE_CHECKING:
@@ -95,23 +96,42 @@ def results_table(summary: dict, variant: str = PRIMARY, thesis: bool = True):
 
 
 def variants_table(summary: dict):
-    """One row per score variant: lambda, standardised or not, and AUROC, AP, F1 at the held-out threshold and
-    F1 at the best test threshold, averaged over the runs; for CIFAR-10 Berg et al.'s AUROC for that score."""
+    """One row per score variant: its encoder, whether it is the thesis's, and AUROC, AP, F1 at the held-out
+    threshold and F1 at the best test threshold, averaged over the runs (pixel AUROC and AU-PRO where the runs
+    have masks); for CIFAR-10 Berg et al.'s AUROC for that score. The last row is the primary score beyond the
+    thesis, `selected` on synthetic defects (which candidate it picked is counted in its label)."""
     import pandas as pd
 
     rows = {}
-    for v, (weight, standardized) in VARIANTS.items():
-        ms = [r["metrics"][v] for r in summary["runs"]]
+    runs = summary["runs"]
+    for v in [*VARIANTS, SELECTED]:
+        ms = [r["metrics"][v] for r in runs if v in r["metrics"]]
+        if not ms:
+            continue
         mean = lambda f: float(np.mean([f(m) for m in ms]))  # noqa: E731
-        rows[VARIANT_NAMES[v]] = {"λ": weight, "standardised": standardized, "AUROC": mean(lambda m: m["auroc"]),
-                                  "AP": mean(lambda m: m["average_precision"]),
-                                  "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),
-                                  "F1 optimistic": mean(lambda m: m["best_test_threshold_optimistic"]["f1"])}
+        label = VARIANTS[v].label if v in VARIANTS else _selected_label(runs)
+        row = {"encoder": VARIANTS[v].encoder if v in VARIANTS else "chosen", "thesis": v in VARIANTS and VARIANTS[v].thesis,
+               "AUROC": mean(lambda m: m["auroc"]), "AP": mean(lambda m: m["average_precision"]),
+               "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),
+               "F1 optimistic": mean(lambda m: m["best_test_threshold_optimistic"]["f1"])}
+        for key, name in (("pixel_auroc", "pixel AUROC"), ("au_pro", "AU-PRO")):
+            if all(key in m for m in ms):
+                row[name] = mean(lambda m: m[key])
         if summary["experiment"] == "cifar10":
-            rows[VARIANT_NAMES[v]]["Berg et al. AUROC"] = THESIS["cifar10"]["berg2020_auroc_by_score"].get(v, np.nan)
+            row["Berg et al. AUROC"] = THESIS["cifar10"]["berg2020_auroc_by_score"].get(v, np.nan)
+        rows[label] = row
     df = pd.DataFrame(rows).T
-    df.index.name = f"score (mean over {len(summary['runs'])} run(s))"
+    df.index.name = f"score (mean over {len(runs)} run(s))"
     return df
+
+
+def _selected_label(runs: list[dict]) -> str:
+    """'selected on synthetic defects (ssim_max 2, gms 1)': how often each candidate was chosen."""
+    picks: dict[str, int] = {}
+    for r in runs:
+        name = r["metrics"].get(SELECTED, {}).get("selected_from")
+        picks[name] = picks.get(name, 0) + 1
+    return "selected on synthetic defects (" + ", ".join(f"{k} {n}" for k, n in sorted(picks.items())) + ")"
 
 
 def overview_table(summaries: dict):

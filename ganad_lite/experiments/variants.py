@@ -1,0 +1,89 @@
+"""The score variants every experiment reports on one split, and the choice among them without test labels.
+
+The thesis method is the first block (the joint `berg` encoder; L_n, L_o and their mixes). The rest goes past
+it: f-AnoGAN's critic-feature residual and izif encoders, and structural (SSIM, gradient-magnitude) maps of
+the berg+izif reconstruction reduced to an image score. `selected` is the experiments' primary score: the
+candidate with the best AUROC on held-out normal images with planted synthetic defects, never on test data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..defects import defect_validation_set
+from ..metrics import auroc
+from ..scoring import Scores
+from ..structural import reduce_map
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One image score: which encoder reconstructs the query, and which term of its Scores is read."""
+
+    label: str
+    encoder: str = "berg"        # "berg" (joint, the thesis), "izif" or "berg+izif"
+    term: str = "mix"            # "mix" (lambda L_n + (1 - lambda) L_o), "feature", "izif" or "map"
+    weight: float = 1.0          # lambda of a mix
+    standardized: bool = False   # a mix of z-scored terms
+    map: str | None = None       # "residual", "ssim" or "gms" for term="map"
+    reduce: str = "mean"         # how a map becomes an image score (structural.reduce_map)
+    thesis: bool = False         # part of the thesis method
+
+    def image_scores(self, scores: Scores) -> np.ndarray:
+        """Scores (N,) of this variant from the Scores of its encoder; higher = more anomalous."""
+        if self.term == "mix":
+            return scores.anomaly_score(self.weight, self.standardized)
+        if self.term == "feature":
+            return scores.feature
+        if self.term == "izif":
+            return scores.izif_score()
+        maps = torch.from_numpy(scores.map(self.map))
+        return reduce_map(maps, self.reduce).numpy()
+
+
+VARIANTS: dict[str, Variant] = {
+    "residual": Variant("L_n alone (thesis primary)", thesis=True),
+    "origin": Variant("L_o alone", weight=0.0, thesis=True),
+    "source_mix": Variant("source mix, λ = 0.05", weight=0.05, thesis=True),
+    "standardized_mix": Variant("standardised mix, λ = 0.5", weight=0.5, standardized=True, thesis=True),
+    "feature": Variant("critic-feature residual (berg E)", term="feature"),
+    "izif_score": Variant("f-AnoGAN score (berg E)", term="izif"),
+    "izif": Variant("f-AnoGAN score (izif E)", encoder="izif", term="izif"),
+    "berg+izif": Variant("f-AnoGAN score (berg+izif E)", encoder="berg+izif", term="izif"),
+    "ssim": Variant("SSIM map, mean (berg+izif E)", encoder="berg+izif", term="map", map="ssim"),
+    "ssim_max": Variant("SSIM map, smoothed max (berg+izif E)", encoder="berg+izif", term="map", map="ssim",
+                        reduce="smooth_max"),
+    "gms": Variant("gradient-magnitude map, mean (berg+izif E)", encoder="berg+izif", term="map", map="gms"),
+    "gms_max": Variant("gradient-magnitude map, smoothed max (berg+izif E)", encoder="berg+izif", term="map",
+                       map="gms", reduce="smooth_max"),
+}
+CANDIDATES = ("berg+izif", "ssim", "ssim_max", "gms", "gms_max")  # what `selected` chooses from
+SELECTED = "selected"
+ENCODERS = ("berg", "izif", "berg+izif")
+# the map each pixel-level metric reads, per variant that has one
+PIXEL_MAPS = {"residual": "residual", "ssim": "ssim", "ssim_max": "ssim", "gms": "gms", "gms_max": "gms"}
+
+
+def variant_label(name: str, selected_from: str | None = None) -> str:
+    if name == SELECTED:
+        return "selected on synthetic defects" + (f": {VARIANTS[selected_from].label}" if selected_from else "")
+    return VARIANTS[name].label
+
+
+def score_all(detector, images, structural: bool = True, **kwargs) -> dict[str, Scores]:
+    """Scores of `images` under every encoder the variants use (berg+izif with structural maps)."""
+    return {e: detector.score_terms(images, encoder=e, structural=structural and e == "berg+izif", **kwargs)
+            for e in ENCODERS}
+
+
+def select_variant(detector, normal_images, seed: int = 0) -> tuple[str, dict[str, float]]:
+    """The candidate with the best AUROC on held-out normals, half of them with planted defects, and every
+    candidate's AUROC there. Uses no test image and no test label."""
+    images, labels, _ = defect_validation_set(normal_images, seed)
+    labels = labels.cpu().numpy()
+    scores = score_all(detector, images, keep_maps=True)
+    values = {name: auroc(labels, VARIANTS[name].image_scores(scores[VARIANTS[name].encoder]))
+              for name in CANDIDATES}
+    return max(values, key=values.get), values
