@@ -1,4 +1,5 @@
 """Experiments: tables, thresholds, baselines and reproduce on tiny data (shipped samples, synthetic MVTec)."""
+import dataclasses
 import json
 import math
 import re
@@ -6,19 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import norm
 
 from ganad_lite import experiments as ex
 from ganad_lite import metrics
 from ganad_lite.baselines import PCABaseline
 from ganad_lite.data import make_synthetic_mvtec
+from ganad_lite.experiments.variants import CANDIDATES, SELECTED, score_all
 from ganad_lite.profiles import Profile
 
 pytestmark = pytest.mark.filterwarnings("ignore::ganad_lite.data.DataFallbackWarning")  # samples are expected here
 
 TINY = Profile("tiny", "tests: one generator step per model", width=4, batch_size=25, lr=1e-4,
                epochs={"mnist": 1, "cifar10": 1, "mvtec": 1}, max_train=50, max_test=60, mvtec_sizes=(28, 32),
-               search_steps=2, search_restarts=1)
+               search_steps=2, search_restarts=1, izif_steps=3)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +80,12 @@ def test_trivial_baseline_is_the_label_ratio(mnist):
 
 def test_heldout_threshold_comes_from_val_scores(mnist):
     for run in mnist.runs:
-        val = run.detector.score_terms(run.split.val, keep_maps=False)  # the held-out normals, scored again
-        for variant, (weight, standardized) in ex.VARIANTS.items():
+        val = score_all(run.detector, run.split.val, keep_maps=False)  # the held-out normals, scored again
+        for s in val.values():
+            s.standardizer = run.detector.standardizer
+        for variant, v in ex.VARIANTS.items():
             m = run.metrics[variant]
-            expected = np.quantile(val.anomaly_score(weight, standardized), ex.QUANTILE)
+            expected = np.quantile(v.image_scores(val[v.encoder]), ex.QUANTILE)
             assert m["heldout_threshold"]["threshold"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
             prf = metrics.precision_recall_f1(run.labels, run.variant_scores(variant), expected)
             assert m["heldout_threshold"]["f1"] == pytest.approx(prf["f1"])
@@ -112,19 +117,44 @@ def test_seed_means_give_the_spread_of_the_headline_itself():
                                metrics={ex.PRIMARY: {"auroc": auroc}})
     # two classes x three seeds: per-seed headlines 0.7, 0.8, 0.9
     runs = [run(0, 0.6), run(0, 0.8), run(1, 0.7), run(1, 0.9), run(2, 0.8), run(2, 1.0)]
-    got = ex.seed_means(runs)
+    got = ex.seed_means(runs, ex.PRIMARY)
     assert got["auroc"] == pytest.approx({"0": 0.7, "1": 0.8, "2": 0.9})
     assert got["mean"] == pytest.approx(0.8) and got["sd"] == pytest.approx(0.1)
-    assert ex.seed_means(runs[:2])["sd"] is None  # one seed: no spread to report
+    assert ex.seed_means(runs[:2], ex.PRIMARY)["sd"] is None  # one seed: no spread to report
 
 
-def test_variants_table_lists_every_variant_with_its_fixed_lambda(mnist):
+def test_variants_table_lists_every_variant_then_the_selected_one(mnist):
     table = ex.variants_table(mnist.summary())
-    assert list(table.index) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
-    assert list(table["λ"]) == [w for w, _ in ex.VARIANTS.values()]
+    assert list(table.index[:-1]) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
+    assert table.index[-1].startswith("selected on synthetic defects (")
+    assert list(table["encoder"][:-1]) == [v.encoder for v in ex.VARIANTS.values()]
     for v in ex.VARIANTS:  # the mean over the runs of each variant's AUROC
         expected = np.mean([r.metrics[v]["auroc"] for r in mnist.runs])
         assert table.loc[ex.VARIANT_NAMES[v], "AUROC"] == pytest.approx(expected)
+    assert table.iloc[-1]["AUROC"] == pytest.approx(np.mean([r.metrics[SELECTED]["auroc"] for r in mnist.runs]))
+
+
+def test_selected_is_the_best_candidate_on_synthetic_defects(mnist):
+    for run in mnist.runs:
+        sel = run.metrics[SELECTED]
+        assert set(sel["selection_auroc"]) == set(CANDIDATES)
+        assert sel["selected_from"] == max(sel["selection_auroc"], key=sel["selection_auroc"].get)
+        assert sel["auroc"] == run.metrics[sel["selected_from"]]["auroc"]  # its test numbers are the candidate's
+        assert run.summary()["metrics"][SELECTED]["selected_from"] == sel["selected_from"]
+
+
+def test_choices_never_read_test_labels(env):
+    """Shuffled test labels change no choice: the izif checkpoints, the selected variant, the thresholds."""
+    split = ex.make_split("mnist", 0, TINY)
+    shuffled = dataclasses.replace(split, test_labels=split.test_labels[torch.randperm(len(split.test_labels))])
+    a, b = (ex.run_one(s, "mnist", TINY, cache_dir=False, progress=False, monitor=False) for s in (split, shuffled))
+    assert a.metrics[SELECTED]["selection_auroc"] == b.metrics[SELECTED]["selection_auroc"]
+    assert a.metrics[SELECTED]["selected_from"] == b.metrics[SELECTED]["selected_from"]
+    for mode in ("izif", "berg+izif"):
+        for p, q in zip(a.detector.encoders[mode].parameters(), b.detector.encoders[mode].parameters()):
+            assert torch.equal(p, q)
+    for v in ex.VARIANTS:
+        assert a.metrics[v]["heldout_threshold"]["threshold"] == b.metrics[v]["heldout_threshold"]["threshold"]
 
 
 def test_cifar10_automobile_row_carries_thesis_and_berg(env):
