@@ -24,7 +24,8 @@ def start(experiment: str | None = None, *, note: str | None = None, quiet_data:
     if quiet_data:
         warnings.simplefilter("ignore", DataFallbackWarning)
     profile = get_profile()  # GANAD_PROFILE=smoke|cpu|full; the default depends on the hardware
-    print(f"profile {profile.name!r}: {profile.description}")
+    print(f"profile: {profile.name}")  # short lines: the page's output column is about 80 characters wide
+    print(f"  ({profile.description})")
     print("hardware:", hardware_info()["summary"])
     if note:
         print(note)

@@ -214,7 +214,7 @@ def roc_plot(labels, scores, operating_point: float | None = None, ax: Axes | No
     else:
         ax.text(0.5, 0.5, "one class only:\nno ROC curve", ha="center", va="center", transform=ax.transAxes)
     if operating_point is not None and both:
-        pred = s > operating_point
+        pred = decide(s, operating_point)
         ax.plot([pred[y == 0].mean()], [pred[y == 1].mean()], "o", color=color, markersize=7,
                 markeredgecolor="black", label=f"threshold {operating_point:.4g}")
     ax.plot([0, 1], [0, 1], color="gray", lw=0.8, ls=":")
