@@ -1,101 +1,147 @@
-"""Command line: `python -m ganad_lite {train,score,evaluate,reproduce,profiles}` (also `ganad-lite ...`)."""
+"""Command line: `python -m ganad_lite {train,score,evaluate,reproduce,profiles}` (also `ganad-lite ...`).
+
+Every error is one line, `error: ...`, naming the problem and the fix: exit status 2 for bad arguments, data,
+checkpoints or paths, 1 for faults while running (a diverged training run, an internal error), 130 for
+Ctrl-C. `--debug` shows the traceback instead.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .data import DATASETS
+from .checkpoint import CheckpointError, write_json_atomic
+from .data import DATASETS, DataFallbackWarning, DataNotFoundError
+
+SOURCES = {"full": "full dataset", "sample": "shipped SAMPLE, not the full dataset",
+           "synthetic": "SYNTHETIC stand-in, not real MVTec AD"}
+USER_ERRORS = (ValueError, CheckpointError, OSError)  # arguments, data, configs, checkpoints, paths: exit 2
+
+
+class CommandError(ValueError):
+    """An argument or output path that cannot work: the message names the flag and the fix."""
+
+
+def writable_folder(path: str | Path, flag: str = "--out") -> Path:
+    """`path` as an existing folder that files can be written into, made now (before any training)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{flag} {folder} is a file, not a folder: pass a folder path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe"):
+            pass
+    except OSError as err:
+        raise CommandError(f"{flag} {folder} cannot be created or written ({err.strerror or err}): "
+                           "pass a writable folder") from err
+    return folder
+
+
+def _check_run_cache() -> None:
+    from .detector import check_cache_folder, default_cache_dir
+
+    check_cache_folder(default_cache_dir())
 
 
 def _split(args):
-    """The protocol split named by --dataset / --normal-class / --size, shrunk to the profile's caps."""
+    """The protocol split named by --dataset / --normal-class / --size / --channels, shrunk to the profile's caps."""
     from .data import load_split
     from .profiles import get_profile
 
     profile = get_profile(args.profile)
-    split = load_split(args.dataset, args.normal_class, size=args.size, root=args.data, seed=args.seed,
-                       profile=profile)
+    if args.synthetic and args.dataset != "mvtec":
+        raise CommandError(f"--synthetic applies to --dataset mvtec only ({args.dataset} falls back to its shipped "
+                           "sample on its own): leave it out")
+    stand_in = args.synthetic or args.normal_class == "synthetic"
+    try:
+        split = load_split(args.dataset, args.normal_class, size=args.size, channels=args.channels, root=args.data,
+                           seed=args.seed, fallback="synthetic" if stand_in else None, profile=profile)
+    except DataNotFoundError as err:
+        if args.dataset != "mvtec":
+            raise
+        raise DataNotFoundError(f"{err} On the command line: put the data there, pass --data, or --synthetic "
+                                "for generated stand-in data") from err
     return split, profile
 
 
-def _run_record(args, profile, det, t0) -> dict:
+def _data_lines(split) -> list[str]:
+    """What the data is: its source, the loaders' notice, and a centre crop of non-square images."""
+    meta = split.meta
+    lines = [f"data: {split.name} from the {SOURCES.get(meta.get('source'), meta.get('source'))}, "
+             f"images {split.image_shape}"]
+    if meta.get("notice"):
+        lines.append(f"note: {meta['notice']}")
+    non_square = [f"{h}x{w}" for h, w in meta.get("native_sizes") or [] if h != w]
+    if non_square:
+        lines.append(f"note: non-square images (H x W: {', '.join(non_square[:3])}) were centre-cropped to a square "
+                     f"before resizing to {meta.get('size')}x{meta.get('size')}")
+    return lines
+
+
+def _run_record(args, profile, det, split, t0) -> dict:
     from .device import hardware_info
 
     return {"profile": profile.name, "hardware": hardware_info(det.trainer.device), "seed": args.seed,
             "wall_seconds": round(time.perf_counter() - t0, 2), "dataset": args.dataset,
-            "normal_class": args.normal_class, "command": " ".join(sys.argv)}
+            "normal_class": args.normal_class, "data_source": split.meta.get("source"),
+            "data_notice": split.meta.get("notice") or "", "image_shape": list(split.image_shape),
+            "command": " ".join(sys.argv)}
 
 
 def _train(args) -> int:
     from .detector import GANAD
 
     t0 = time.perf_counter()
+    out = writable_folder(args.out)
+    _check_run_cache()
     split, profile = _split(args)
     print(f"profile {profile.name}: {profile.description}")
-    print(split, split.meta.get("notice") or "")
+    print("\n".join(_data_lines(split)))
     det = GANAD.from_profile(split.image_shape, args.dataset, profile, seed=args.seed, device=args.device,
                              progress=not args.quiet)
     det.fit(split.train, normal=split.val)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     det.save(out / "model.pt")
-    record = _run_record(args, profile, det, t0)
+    record = _run_record(args, profile, det, split, t0)
     record.update(train_seconds=round(det.train_seconds, 2), loaded_from_cache=det.loaded_from_cache)
-    (out / "train.json").write_text(json.dumps(record, indent=1))
+    write_json_atomic(out / "train.json", record, indent=1)
     print(f"saved {out / 'model.pt'} ({'loaded from the run cache' if det.loaded_from_cache else 'trained'}; "
-          f"{record['hardware']['summary']}; seed {args.seed}; {record['wall_seconds']} s)")
+          f"data: {record['data_source']}; {record['hardware']['summary']}; seed {args.seed}; "
+          f"{record['wall_seconds']} s)")
     return 0
-
-
-def _load_images(path: str):
-    """Query images from a .npy/.npz (uint8 (N,C,H,W)/(N,H,W)/(N,H,W,C) or float in [0,1]) or a folder of images."""
-    import torch
-
-    p = Path(path)
-    if p.is_dir():
-        from PIL import Image
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
-        if not files:
-            raise SystemExit(f"error: no .png/.jpg images in {p}")
-        arr = np.stack([np.asarray(Image.open(f)) for f in files])
-    elif p.suffix == ".npz":
-        z = np.load(p)
-        key = "x_test" if "x_test" in z else z.files[0]
-        arr = z[key]
-    elif p.suffix == ".npy":
-        arr = np.load(p)
-    else:
-        raise SystemExit(f"error: {p} is not a folder, .npy or .npz file of images")
-    if arr.ndim == 3:
-        arr = arr[:, None]
-    elif arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
-        arr = arr.transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(arr))
 
 
 def _score(args) -> int:
     from .detector import GANAD
+    from .queries import load_queries
 
+    out_file = Path(args.out) if args.out else None
+    if out_file is not None:
+        if out_file.is_dir():
+            raise CommandError(f"--out {out_file} is a folder: pass a file name, e.g. {out_file / 'scores.json'}")
+        writable_folder(out_file.parent)
     det = GANAD.load(args.model, device=args.device)
-    images = _load_images(args.images)
+    images, names, notes = load_queries(args.images, det.config.image_shape, resize=args.resize)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     s = det.score_terms(images, method=args.method, keep_maps=False)
     out = {"residual": s.residual.tolist(), "origin": s.origin.tolist(),
            "score": s.anomaly_score(args.weight, args.standardized).tolist(), "weight": args.weight,
-           "standardized": args.standardized}
+           "standardized": args.standardized, "files": names, "notes": notes}
     if args.threshold is not None:
         out["threshold"] = args.threshold
         out["anomalous"] = s.decide(args.threshold, args.weight, args.standardized).tolist()
-    text = json.dumps(out)
-    if args.out:
-        Path(args.out).write_text(text)
-        print(f"wrote scores of {len(s)} images to {args.out}")
+    if out_file is not None:
+        write_json_atomic(out_file, out, indent=None)
+        print(f"wrote scores of {len(s)} images to {out_file}")
     else:
-        print(text)
+        print(json.dumps(out))
     return 0
 
 
@@ -106,13 +152,14 @@ def _evaluate(args) -> int:
     from .experiments import run_one
 
     t0 = time.perf_counter()
+    out = writable_folder(args.out)
+    _check_run_cache()
     split, profile = _split(args)
+    print("\n".join(_data_lines(split)))
     r = run_one(split, args.dataset, profile, args.seed, progress=not args.quiet, device=args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    record = _run_record(args, profile, r.detector, t0)
+    record = _run_record(args, profile, r.detector, split, t0)
     record.update(r.summary())
-    (out / "results.json").write_text(json.dumps(record, indent=1, default=str))
+    write_json_atomic(out / "results.json", record, indent=1, default=str)
     y = r.labels
     pick = np.r_[np.flatnonzero(y == 0)[:4], np.flatnonzero(y == 1)[:4]]
     masks = None if split.test_masks is None else split.test_masks[pick]
@@ -120,20 +167,11 @@ def _evaluate(args) -> int:
                                   title=f"{r.name} ({profile.name} profile, seed {args.seed})")
     fig.savefig(out / "reconstructions.png", dpi=110, bbox_inches="tight")
     m = r.metrics["residual"]
-    print(f"{r.name} [{profile.name}, {record['hardware']['summary']}, seed {args.seed}]: AUROC {m['auroc']:.4f} "
-          f"(PCA {r.baseline['auroc']:.4f}); F1 at held-out threshold {m['heldout_threshold']['f1']:.4f} "
-          f"vs all-anomalous {m['trivial_all_anomalous']['f1']:.4f}; wrote {out}/results.json, reconstructions.png")
+    print(f"{r.name} [data: {record['data_source']}, {profile.name}, {record['hardware']['summary']}, seed "
+          f"{args.seed}]: AUROC {m['auroc']:.4f} (PCA {r.baseline['auroc']:.4f}); F1 at held-out threshold "
+          f"{m['heldout_threshold']['f1']:.4f} vs all-anomalous {m['trivial_all_anomalous']['f1']:.4f}; "
+          f"wrote {out}/results.json, reconstructions.png")
     return 0
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers such as 0,1,2, got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"--seeds: give each seed once, got {text!r}")
-    return seeds
 
 
 def _reproduce(args) -> int:
@@ -142,14 +180,17 @@ def _reproduce(args) -> int:
     from .experiments import reproduce
 
     t0 = time.perf_counter()
+    writable_folder(args.out)
+    _check_run_cache()
     folder = reproduce(args.experiment, args.profile, out_dir=args.out, progress=not args.quiet,
                        root=args.data, device=args.device, seeds=args.seeds)
     summary = json.loads((folder / "results.json").read_text())
     spread = summary.get("headline_by_seed", {}).get("sd")
     spread = f" +- {spread:.4f} (sd over {len(summary['seeds'])} seeds)" if spread is not None else ""
-    print(f"{args.experiment} [{summary['profile']['name']}, {summary['hardware']['summary']}]: mean AUROC "
-          f"{summary['mean']['auroc']:.4f}{spread} (PCA {summary['mean']['pca_auroc']:.4f}); "
-          f"{time.perf_counter() - t0:.0f} s; wrote {folder}")
+    sources = sorted({str(r.get("meta", {}).get("source")) for r in summary.get("runs", [])})
+    print(f"{args.experiment} [data: {', '.join(sources)}, {summary['profile']['name']}, "
+          f"{summary['hardware']['summary']}]: mean AUROC {summary['mean']['auroc']:.4f}{spread} "
+          f"(PCA {summary['mean']['pca_auroc']:.4f}); {time.perf_counter() - t0:.0f} s; wrote {folder}")
     return 0
 
 
@@ -161,9 +202,61 @@ def _profiles(args) -> int:
     return 0
 
 
+# -- argument types: each names its flag -------------------------------------------------------------------
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"the seed must be an integer in [0, 2**32 - 1], got {text!r}")
+    return seed
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(_seed(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers in [0, 2**32 - 1] such as 0,1,2, "
+                                         f"got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds: give each seed once, got {text!r}")
+    return seeds
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number of pixels is needed, got {text!r}")
+    return int(text)
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number is needed, got {text!r}")
+    return value
+
+
+def _weight(text: str) -> float:
+    value = _finite(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"the score weight lambda lies in [0, 1], got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, like every other error of the command line
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganad-lite", description=__doc__)
+    parser = _Parser(prog="ganad-lite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
     def common(p, seed=True):
         p.add_argument("--profile", help="smoke | cpu | full (default: $GANAD_PROFILE, else full with CUDA, else cpu)")
@@ -171,36 +264,56 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
         if seed:
-            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--seed", type=_seed, default=0, help="seed of the split and the run, in [0, 2**32 - 1]")
 
     for name, helptext in (("train", "train a detector on one normal class"),
                            ("evaluate", "train (or load from the cache) and evaluate on the protocol's test split")):
-        p = sub.add_parser(name, help=helptext)
+        p = sub.add_parser(name, help=helptext, parents=[debug])
         p.add_argument("--dataset", choices=DATASETS, required=True)
         p.add_argument("--normal-class", default=None,
                        help="digit, CIFAR-10 class (index or name) or MVTec category (default: 0, automobile, bottle)")
-        p.add_argument("--size", type=int, default=None,
+        p.add_argument("--size", type=_positive_int, default=None,
                        help="MVTec image size (default 28, the thesis protocol; other sizes use every image)")
+        p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                       help="MVTec channels: 1 grey or 3 RGB (default: the category's own)")
+        p.add_argument("--synthetic", action="store_true",
+                       help="MVTec: use generated stand-in data when the category is not under the data root")
         p.add_argument("--out", default=f"runs/{name}", help="output folder")
         common(p)
-    p = sub.add_parser("score", help="score images with a saved model")
+    p = sub.add_parser("score", help="score images with a saved model", parents=[debug])
     p.add_argument("--model", required=True, help="model.pt written by `train`")
     p.add_argument("--images", required=True, help=".npy / .npz (x_test) / folder of images")
+    p.add_argument("--resize", action="store_true",
+                   help="centre-crop and resize folder images of another size to the model's size")
     p.add_argument("--method", default="encoder", choices=("encoder", "search", "hybrid"))
-    p.add_argument("--weight", type=float, default=0.05, help="score weight lambda in [0, 1]")
+    p.add_argument("--weight", type=_weight, default=0.05, help="score weight lambda in [0, 1]")
     p.add_argument("--standardized", action="store_true")
-    p.add_argument("--threshold", type=float, default=None, help="alpha: anomalous iff score > alpha")
+    p.add_argument("--threshold", type=_finite, default=None, help="alpha: anomalous iff score > alpha")
     p.add_argument("--out", default=None, help="write JSON here instead of printing it")
     p.add_argument("--device", default=None)
-    p = sub.add_parser("reproduce", help="regenerate a chapter's tables and grids into results/<profile>/<experiment>/")
+    p = sub.add_parser("reproduce", help="regenerate a chapter's tables and grids into results/<profile>/<experiment>/",
+                       parents=[debug])
     p.add_argument("--experiment", choices=DATASETS, required=True)
     p.add_argument("--out", default="results")
     p.add_argument("--seeds", default=None, type=_seed_list,
                    help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
     common(p, seed=False)
-    p = sub.add_parser("profiles", help="print the budget table")
+    p = sub.add_parser("profiles", help="print the budget table", parents=[debug])
     p.add_argument("--profile", default=None)
     return parser
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _fault_line(err: Exception) -> str:
+    """A fault while running: a diverged run says what to change; anything else is an internal error."""
+    from .training import TrainingDiverged
+
+    if isinstance(err, TrainingDiverged):
+        return _one_line(err)
+    return f"{type(err).__name__}: {_one_line(err)} (an internal fault: rerun with --debug for the traceback)"
 
 
 def main(argv=None) -> int:
@@ -208,7 +321,20 @@ def main(argv=None) -> int:
     handler = {"train": _train, "score": _score, "evaluate": _evaluate, "reproduce": _reproduce,
                "profiles": _profiles}[args.command]
     try:
-        return handler(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataFallbackWarning)  # its notice is printed as a "note:" line
+            return handler(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("error: interrupted; a training run resumes from its last checkpoint when started again",
+              file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 -- every error becomes one line (the traceback with --debug)
+        if args.debug:
+            raise
+        if isinstance(err, USER_ERRORS):
+            print(f"error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        print(f"error: {_fault_line(err)}", file=sys.stderr)
+        return 1
