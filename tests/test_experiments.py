@@ -14,6 +14,7 @@ from ganad_lite import experiments as ex
 from ganad_lite import metrics
 from ganad_lite.baselines import PCABaseline
 from ganad_lite.data import make_synthetic_mvtec
+from ganad_lite.experiments.display import DEFECTS
 from ganad_lite.experiments.variants import CANDIDATES, SELECTED, score_all
 from ganad_lite.profiles import Profile
 
@@ -296,6 +297,99 @@ def test_discussion_paragraphs_follow_the_numbers():
     assert list(table.index) == ["mnist", "cifar10"]
     assert table.loc["cifar10", "implied false-positive rate"] == pytest.approx(ops["cifar10"]["fpr"])
     assert table.loc["mnist", "F1 all anomalous"] == pytest.approx(1.8 / 1.9)
+
+
+def _beyond_summary(rows, pixel=False, experiment="mnist"):
+    """A summary whose runs carry the thesis primary, `selected` and PCA: rows of (normal class, seed, selected
+    AUROC, L_n AUROC, PCA AUROC); the candidates' AUROCs on synthetic defects are 0.60, 0.65, ... in order."""
+    def metric(auroc):
+        m = {"auroc": auroc, "average_precision": auroc, "heldout_threshold": {"f1": 0.5},
+             "best_test_threshold_optimistic": {"f1": 0.9}, "trivial_all_anomalous": {"f1": 0.8}}
+        return {**m, "pixel_auroc": auroc - 0.1, "au_pro": auroc - 0.2} if pixel else m
+
+    def run(k, seed, selected, residual, pca):
+        on_defects = {c: 0.6 + 0.05 * i for i, c in enumerate(CANDIDATES)}
+        meta = ({"dataset": "mvtec", "normal_class": k, "size": 64, "mode": "full"} if experiment == "mvtec"
+                else {"dataset": "mnist", "normal_class": k})
+        return {"meta": meta, "config": {"seed": seed}, "pca_baseline": metric(pca),
+                "metrics": {ex.PRIMARY: metric(residual),
+                            "selected": {**metric(selected), "selected_from": "ssim_max",
+                                         "selection_auroc": on_defects}}}
+    return {"experiment": experiment, "profile": {"name": "cpu"}, "runs": [run(*r) for r in rows]}
+
+
+# two digits x two seeds: per-seed means of selected 0.80 / 0.82, of L_n 0.70 / 0.70, of PCA 0.875 / 0.875
+TWO_SEEDS = [(0, 0, 0.9, 0.8, 0.85), (1, 0, 0.7, 0.6, 0.9), (0, 1, 0.92, 0.78, 0.85), (1, 1, 0.72, 0.62, 0.9)]
+
+
+def test_beyond_thesis_verdict_follows_the_numbers():
+    text = ex.beyond_thesis_verdict(_beyond_summary(TWO_SEEDS))
+    assert "mean AUROC of 0.810 ± 0.014 over 2 seeds" in text  # sd of (0.80, 0.82) = 0.01414
+    assert "0.700 ± 0.000 for the thesis primary L_n and 0.875 ± 0.000 for PCA" in text
+    assert "ahead of L_n by 0.110 (ahead in 2 of 2 seeds)" in text
+    assert "behind PCA by 0.065 (ahead in 0 of 2 seeds)" in text and "pixel" not in text
+    one = ex.beyond_thesis_verdict(_beyond_summary([(0, 0, 0.9, 0.8, 0.95)], pixel=True, experiment="mvtec"))
+    assert "0.900 with one seed" in one and "ahead of L_n by 0.100 and behind PCA by 0.050." in one
+    assert ("AUROC 0.800 and AU-PRO 0.700, against 0.700 and 0.600 for the residual maps of L_n and 0.850 and "
+            "0.750 for PCA's") in one
+    old = _summary([(0, 0.9, 0.7)])  # written before `selected` existed
+    assert not ex.has_selected(old) and ex.beyond_thesis_verdict(old).startswith("This summary has no `selected`")
+
+
+def test_gan_pca_note_names_the_rows_on_each_side():
+    rows = [(0, 0, 0.85, 0.9, 0.85), (1, 0, 0.7, 0.86, 0.855), (2, 0, 0.7, 0.8, 0.9)]
+    note = ex.gan_pca_note(_beyond_summary(rows))
+    assert note.startswith("**MNIST** (cpu profile, 1 seed(s), 3 row(s)): the thesis primary L_n (mean AUROC "
+                           "0.853 against PCA's 0.868) is ahead of PCA on 1 of 3 row(s) (digit 0), behind on 1 "
+                           "(digit 2) and within 0.01 on 1 (digit 1)")
+    assert "the selected score (mean AUROC 0.750 against PCA's 0.868) is behind PCA on 2 of 3 row(s)" in note
+    assert "PCA is ahead of both on 1 row(s) (digit 2); at least one GAN score beats it on 1 row(s) (digit 0)." in note
+    assert "has no `selected` score" in ex.gan_pca_note(_summary([(0, 0.9, 0.7)]))
+
+
+def test_selection_table_shows_what_the_choice_saw_and_the_test_result():
+    table = ex.selection_table(_beyond_summary(TWO_SEEDS))
+    assert list(table.index) == [("digit 0", 0), ("digit 1", 0), ("digit 0", 1), ("digit 1", 1)]
+    assert list(table[("selected", "candidate")]) == ["ssim_max"] * 4
+    defects = table[[c for c in table.columns if c[0] == DEFECTS]]
+    assert list(defects.columns.get_level_values(1)) == list(CANDIDATES)
+    assert list(defects.iloc[0]) == pytest.approx([0.60, 0.65, 0.70, 0.75, 0.80])
+    assert list(table.loc[("digit 1", 1), "test AUROC"]) == pytest.approx([0.72, 0.62, 0.9])
+    with pytest.raises(ValueError, match="no `selected` score"):
+        ex.selection_table(_summary([(0, 0.9, 0.7)]))
+
+
+def _fake_run(selected_from, masks=True):
+    """A OneClassResult without a detector: 8 test images 1x16x16 (4 normal, 4 anomalous) whose maps are
+    constant, 1 for the berg residual, 2 for SSIM, 3 for gradient magnitude, 4 for the berg+izif residual."""
+    from ganad_lite.data import Split
+    from ganad_lite.scoring import Scores
+
+    test = torch.randint(0, 255, (8, 1, 16, 16), dtype=torch.uint8)
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    split = Split(test[:2], test[:2], test, labels, test_masks=(test > 200).to(torch.uint8) if masks else None,
+                  name="fake")
+    recon, ones = test.numpy() / 255.0, np.ones((8, 16, 16))
+
+    def scores(residual_map, structural=None):
+        return Scores(np.zeros(8), np.zeros(8), np.zeros((8, 2)), maps=residual_map * ones, recon=recon,
+                      structural=structural)
+    berg = scores(1.0)
+    by_encoder = {"berg": berg, "izif": scores(5.0), "berg+izif": scores(4.0, {"ssim": 2 * ones, "gms": 3 * ones})}
+    return ex.OneClassResult("fake", split, None, berg, berg, {"selected": {"selected_from": selected_from}}, {},
+                             by_encoder=by_encoder)
+
+
+def test_beyond_figures_show_the_thesis_method_then_the_selected_maps():
+    def map_scale(fig):  # the colour scale of the map row: the largest map value shown
+        return fig.axes[2].images[0].get_clim()[1]
+    figs = ex.beyond_figures(_fake_run("ssim_max"))
+    assert list(figs) == ["thesis", "selected", "gms"]  # the SSIM map is the selected one already
+    assert [map_scale(f) for f in figs.values()] == [1.0, 2.0, 3.0]
+    assert "selected: ssim_max: berg+izif encoder, 1 - SSIM map" in figs["selected"]._suptitle.get_text()
+    figs = ex.beyond_figures(_fake_run("berg+izif", masks=False))
+    assert list(figs) == ["thesis", "selected"] and map_scale(figs["selected"]) == 4.0  # its encoder's residual
+    assert len(figs["thesis"].axes) == 3  # input, reconstruction, map: no mask rows without masks
 
 
 def test_every_name_the_chapters_use_exists():

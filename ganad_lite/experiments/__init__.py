@@ -15,11 +15,12 @@ discussion (the chapters' discussion paragraphs), figures, studies (class balanc
 contamination) and display (notebook helpers). Every public name is importable from this package.
 """
 from .discussion import (anomalous_share, balance_note, cifar10_pca_note, cifar10_thesis_note, contamination_note,
-                         floor_note, floor_verdict, mnist_threshold_note, mvtec_f1_note, quantile_note)
-from .display import describe_split, show_committed, show_overview
-from .figures import (by_type_figure, figures, histogram_figure, pick_examples, reconstruction_figure, sample_figure,
-                      trivial_f1_figure)
-from .prose import curve_reading, pca_verdict, pixel_verdict, profile_banner, thesis_verdict
+                         floor_note, floor_verdict, gan_pca_note, mnist_threshold_note, mvtec_f1_note, quantile_note)
+from .display import describe_split, selection_table, show_committed, show_overview
+from .figures import (beyond_figures, by_type_figure, figures, histogram_figure, pick_examples, reconstruction_figure,
+                      sample_figure, trivial_f1_figure, variant_figure)
+from .prose import (beyond_thesis_verdict, curve_reading, has_selected, pca_verdict, pixel_verdict, profile_banner,
+                    thesis_verdict)
 from .protocol import (EXPERIMENT_NAMES, EXPERIMENTS, MVTEC_AD_TEST_COUNTS, PRIMARY, QUANTILE, THESIS,
                        THESIS_HARDWARE, THESIS_PROTOCOL, THESIS_WIDTH, VARIANT_NAMES, VARIANTS, binormal_auroc,
                        check_experiment, implied_false_positive_rate, mvtec_test_share, thesis_operating_point)
@@ -34,16 +35,17 @@ from .tables import (HELDOUT, OPTIMISTIC, REPORTED, budget_table, by_type_table,
 __all__ = [
     "EXPERIMENTS", "EXPERIMENT_NAMES", "HELDOUT", "MVTEC_AD_TEST_COUNTS", "OPTIMISTIC", "PRIMARY", "QUANTILE",
     "REPORTED", "RUNNERS", "THESIS", "THESIS_HARDWARE", "THESIS_PROTOCOL", "THESIS_WIDTH", "VARIANTS",
-    "VARIANT_NAMES", "ExperimentResult", "OneClassResult", "anomalous_share", "balance_note", "bigger_profiles",
-    "binormal_auroc", "budget_table", "by_type_figure", "by_type_table", "check_experiment",
-    "cifar10_classes_available", "cifar10_pca_note", "cifar10_thesis_note", "class_balance_study",
-    "committed_results", "contaminate", "contamination_note", "contamination_study", "curve_reading",
-    "describe_split", "figures", "floor_note", "floor_verdict", "histogram_figure", "implied_false_positive_rate",
-    "jsonable", "load_results", "make_split", "mnist_threshold_note", "monitoring_set", "mvtec_f1_note",
-    "mvtec_keys", "mvtec_test_share", "operating_point_table", "overview_table", "pca_verdict", "pick_examples",
-    "pixel_verdict", "profile_banner", "protocol_table", "provenance", "quantile_note", "quantile_study",
-    "reconstruction_figure", "reproduce", "result_figures", "results_dir", "results_table", "run_cifar10",
-    "run_experiment", "run_label", "run_mnist", "run_mvtec", "run_one", "sample_figure", "scrub_paths",
-    "seed_means", "show_committed", "show_overview", "style_table", "thesis_operating_point", "thesis_verdict",
-    "trivial_f1_figure", "variants_table",
+    "VARIANT_NAMES", "ExperimentResult", "OneClassResult", "anomalous_share", "balance_note", "beyond_figures",
+    "beyond_thesis_verdict", "bigger_profiles", "binormal_auroc", "budget_table", "by_type_figure", "by_type_table",
+    "check_experiment", "cifar10_classes_available", "cifar10_pca_note", "cifar10_thesis_note",
+    "class_balance_study", "committed_results", "contaminate", "contamination_note", "contamination_study",
+    "curve_reading", "describe_split", "figures", "floor_note", "floor_verdict", "gan_pca_note", "has_selected",
+    "histogram_figure", "implied_false_positive_rate", "jsonable", "load_results", "make_split",
+    "mnist_threshold_note", "monitoring_set", "mvtec_f1_note", "mvtec_keys", "mvtec_test_share",
+    "operating_point_table", "overview_table", "pca_verdict", "pick_examples", "pixel_verdict", "profile_banner",
+    "protocol_table", "provenance", "quantile_note", "quantile_study", "reconstruction_figure", "reproduce",
+    "result_figures", "results_dir", "results_table", "run_cifar10", "run_experiment", "run_label", "run_mnist",
+    "run_mvtec", "run_one", "sample_figure", "scrub_paths", "selection_table", "seed_means", "show_committed",
+    "show_overview", "style_table", "thesis_operating_point", "thesis_verdict", "trivial_f1_figure",
+    "variant_figure", "variants_table",
 ]

@@ -1,11 +1,17 @@
-"""Notebook display helpers: what a chapter prints about its data and shows of committed results."""
+"""Notebook display helpers: what a chapter prints about its data, the table of the choices `selected` made, and
+what it shows of committed results."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..profiles import get_profile
-from .prose import pca_verdict, thesis_verdict
-from .protocol import EXPERIMENTS
+from .prose import NO_SELECTED, beyond_thesis_verdict, has_selected, pca_verdict, thesis_verdict
+from .protocol import EXPERIMENTS, PRIMARY
 from .results import committed_results, load_results, provenance, result_figures
-from .tables import overview_table, results_table, style_table
+from .tables import overview_table, results_table, run_label, style_table, variants_table
+from .variants import CANDIDATES, SELECTED
+
+DEFECTS = "AUROC on synthetic defects (held-out normals)"
 
 
 def describe_split(split) -> None:
@@ -16,9 +22,51 @@ def describe_split(split) -> None:
         print("notice:", split.meta["notice"])
 
 
+def selection_table(summary: dict):
+    """One row per run and seed: the candidate `selected` chose, every candidate's AUROC on the held-out normals
+    with planted defects (all the choice saw), and the test AUROC of the selected score beside the thesis
+    primary L_n and PCA (what the choice did not see). A summary without `selected` is a ValueError."""
+    import pandas as pd
+
+    if not has_selected(summary):
+        raise ValueError(NO_SELECTED)
+    rows, index = [], []
+    for r in summary["runs"]:
+        m = r["metrics"][SELECTED]
+        rows.append({("selected", "candidate"): m["selected_from"],
+                     **{(DEFECTS, c): m["selection_auroc"].get(c, np.nan) for c in CANDIDATES},
+                     ("test AUROC", "selected"): m["auroc"],
+                     ("test AUROC", "L_n (thesis)"): r["metrics"][PRIMARY]["auroc"],
+                     ("test AUROC", "PCA"): r["pca_baseline"]["auroc"]})
+        index.append((run_label(r), r["config"]["seed"]))
+    df = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["normal class", "seed"]))
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    return df
+
+
+def _show_beyond(summary: dict, experiment: str, name: str, out_dir) -> None:
+    """The committed file's scores beyond the thesis: variants table, choices, verdict and the selected grid."""
+    from IPython.display import Image, Markdown, display
+
+    if not has_selected(summary):
+        display(Markdown(f"*Beyond the thesis:* {NO_SELECTED}"))
+        return
+    display(Markdown("**Beyond the thesis.** The candidate list and the map rules were fixed after a probe on "
+                     "test labels of seed 0; each run's choice among the candidates used only held-out normals "
+                     "with synthetic defects."))
+    display(style_table(variants_table(summary)))
+    display(style_table(selection_table(summary)))
+    display(Markdown(beyond_thesis_verdict(summary)))
+    grids = [f for f in result_figures(experiment, name, out_dir) if f.name.startswith("selected_")]
+    if grids:
+        display(Markdown(f"The selected score's reconstructions and maps (`{grids[0].name}`):"))
+        display(Image(filename=str(grids[0])))
+
+
 def show_committed(experiment: str, profile=None, out_dir=None) -> None:
     """Display (in a notebook) the committed results of every profile bigger than the active one: provenance,
-    results table, verdicts and a reconstruction grid, or a line saying that they are not available yet."""
+    results table, verdicts and a reconstruction grid, then the scores beyond the thesis when the file has them
+    (a one-line note when it predates them), or a line saying that the results are not available yet."""
     from IPython.display import Image, Markdown, display
 
     entries = committed_results(experiment, profile, out_dir)
@@ -37,6 +85,7 @@ def show_committed(experiment: str, profile=None, out_dir=None) -> None:
         if grids:
             display(Markdown(f"Reconstructions from that run (`{grids[0].name}`):"))
             display(Image(filename=str(grids[0])))
+        _show_beyond(summary, experiment, name, out_dir)
 
 
 def show_overview(profiles=("cpu", "full"), out_dir=None) -> dict:

@@ -1,4 +1,5 @@
-"""The chapters' figures of a run: its images, reconstructions, score histograms and training curves."""
+"""The chapters' figures of a run: its images, reconstructions (of the thesis method and of the scores beyond
+it), score histograms and training curves."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -6,7 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..metrics import trivial_baseline
-from .protocol import PRIMARY, VARIANT_NAMES
+from .protocol import PRIMARY
+from .variants import SELECTED, VARIANTS, variant_label
 
 if TYPE_CHECKING:
     from .runs import ExperimentResult, OneClassResult
@@ -37,17 +39,56 @@ def sample_figure(split, n: int = 16):
     return fig
 
 
-def reconstruction_figure(run: OneClassResult, n: int = 8, title: str | None = None):
-    """Input / reconstruction / residual map (and mask / overlay with masks) for normal then anomalous test
-    images."""
+# what the map row of a grid shows, per map name (Scores.map)
+MAP_NAMES = {"residual": "residual map", "ssim": "1 - SSIM map", "gms": "1 - gradient-magnitude similarity map"}
+
+
+def _grid(run: OneClassResult, pick: np.ndarray, recon, maps, title: str):
+    """Input / reconstruction / map (and mask / overlay with masks) of the test images `pick`."""
     from .. import viz
 
-    pick = pick_examples(run.labels, n)
     masks = None if run.split.test_masks is None else run.split.test_masks[pick]
     types = run.split.test_types
     captions = [f"{'anom.' if run.labels[i] else 'normal'}" + (f" ({types[i]})" if types else "") for i in pick]
-    return viz.reconstruction_grid(run.split.test[pick], run.scores.recon[pick], run.scores.maps[pick], masks=masks,
-                                   captions=captions, title=title or f"{run.name}: normal then anomalous test images")
+    return viz.reconstruction_grid(run.split.test[pick], recon[pick], maps[pick], masks=masks, captions=captions,
+                                   title=title)
+
+
+def reconstruction_figure(run: OneClassResult, n: int = 8, title: str | None = None):
+    """Input / reconstruction / residual map (and mask / overlay with masks) for normal then anomalous test
+    images, with the thesis's joint encoder."""
+    return _grid(run, pick_examples(run.labels, n), run.scores.recon, run.scores.maps,
+                 title or f"{run.name}: normal then anomalous test images")
+
+
+def variant_figure(run: OneClassResult, variant: str = SELECTED, n: int = 8, title: str | None = None):
+    """The grid of `reconstruction_figure` (same test images) for a score variant: the reconstructions of its
+    encoder, and its map (the residual map of that encoder for a variant without one)."""
+    name = run.metrics[SELECTED]["selected_from"] if variant == SELECTED else variant
+    v = VARIANTS[name]
+    recon, maps = run.reconstructions(variant)
+    what = f"selected: {name}" if variant == SELECTED else name
+    return _grid(run, pick_examples(run.labels, n), recon, maps,
+                 title or f"{run.name}, {what}: {v.encoder} encoder, {MAP_NAMES[v.map or 'residual']}")
+
+
+def beyond_figures(run: OneClassResult, n: int = 8) -> dict:
+    """Grids of the same test images, the thesis method first: "thesis" (joint encoder, residual map),
+    "selected" (the variant `selected` chose) and, for runs with masks, "ssim" and "gms" (those maps of the
+    berg+izif reconstructions) unless the selected variant already shows that map. Each grid's map row has
+    its own colour scale (0 to the largest value shown)."""
+    chosen = VARIANTS[run.metrics[SELECTED]["selected_from"]]
+    shown = {"thesis": PRIMARY, "selected": SELECTED}
+    if run.split.test_masks is not None:
+        shown.update({m: m for m in ("ssim", "gms") if chosen.map != m})
+    return {key: variant_figure(run, variant, n,
+                                title=f"{run.name}, thesis method: berg encoder, residual map" if key == "thesis"
+                                else None)
+            for key, variant in shown.items()}
+
+
+def _score_name(run: OneClassResult, variant: str) -> str:
+    return variant_label(variant, run.metrics[SELECTED]["selected_from"] if variant == SELECTED else None)
 
 
 def histogram_figure(run: OneClassResult, variant: str = PRIMARY):
@@ -56,7 +97,7 @@ def histogram_figure(run: OneClassResult, variant: str = PRIMARY):
 
     m = run.metrics[variant]
     fig = viz.score_histogram(run.variant_scores(variant), run.labels, reference=m["heldout_threshold"]["threshold"],
-                              xlabel=f"score: {VARIANT_NAMES[variant]}")
+                              xlabel=f"score: {_score_name(run, variant)}")
     ax = fig.axes[0]
     ax.axvline(m["best_test_threshold_optimistic"]["threshold"], color="0.4", lw=1.2, ls=":",
                label="best test threshold (optimistic)")
@@ -73,11 +114,12 @@ def by_type_figure(run: OneClassResult, variant: str = PRIMARY):
     normal = sorted({t for t, label in zip(types, y) if label == 0})
     threshold = run.metrics[variant]["heldout_threshold"]["threshold"]
     return viz.score_by_group(run.variant_scores(variant), types, threshold, normal_groups=normal,
-                              xlabel=f"score: {VARIANT_NAMES[variant]}")
+                              xlabel=f"score: {_score_name(run, variant)}")
 
 
 def figures(result: ExperimentResult, n: int = 8) -> dict:
-    """The figures of a chapter: reconstruction grids (normal / anomalous), training curves, histograms."""
+    """The figures of a chapter: reconstruction grids (normal / anomalous) of the thesis method and of the
+    selected score, training curves, histograms."""
     from .. import viz
 
     figs = {}
@@ -87,6 +129,8 @@ def figures(result: ExperimentResult, n: int = 8) -> dict:
         figs[f"grid_{r.name}"] = reconstruction_figure(
             r, n, title=f"{r.name}: {n // 2} normal then {n - n // 2} anomalous test images "
                         f"({result.profile.name} profile)")
+        if SELECTED in r.metrics:
+            figs[f"selected_{r.name}"] = variant_figure(r, SELECTED, n)
         figs[f"curves_{r.name}"] = viz.training_curves(r.detector.history, r.detector.epoch_log)
         figs[f"hist_{r.name}"] = histogram_figure(r)
     return figs

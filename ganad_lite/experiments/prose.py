@@ -1,5 +1,6 @@
-"""Sentences generated from the numbers: verdicts on a run summary, a reading of the training curves, and the
-banner that says what a profile's numbers can mean. Every function returns Markdown."""
+"""Sentences generated from the numbers: verdicts on a run summary (against PCA, the thesis, and for the score
+selected beyond the thesis), a reading of the training curves, and the banner that says what a profile's numbers
+can mean. Every function returns Markdown."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -7,36 +8,56 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..profiles import get_profile
-from .protocol import PRIMARY, THESIS, THESIS_WIDTH, VARIANT_NAMES
+from .protocol import PRIMARY, THESIS, THESIS_WIDTH
 from .tables import run_label
+from .variants import SELECTED, variant_label
 
 if TYPE_CHECKING:
     from .runs import OneClassResult
 
 
-def _names(labels: list[str]) -> str:
+NO_SELECTED = ("This summary has no `selected` score: it was written before the scores beyond the thesis were "
+               "added. `python -m ganad_lite reproduce` with the same profile writes them.")
+
+
+def row_names(labels: list[str]) -> str:
+    """'a, b, c' for up to three labels, else the first three and how many more."""
     return ", ".join(labels) if len(labels) < 4 else f"{', '.join(labels[:3])} and {len(labels) - 3} more"
 
 
-def pca_verdict(summary: dict, variant: str = PRIMARY, margin: float = 0.01) -> str:
-    """Where the GAN's score ranks test images better than the PCA baseline (AUROC), and where not."""
-    rows = {}
+def has_selected(summary: dict) -> bool:
+    """Whether every run of a summary carries the `selected` score (summaries written before it do not)."""
+    return bool(summary["runs"]) and all(SELECTED in r["metrics"] for r in summary["runs"])
+
+
+def pca_comparison(summary: dict, variant: str = PRIMARY, margin: float = 0.01) -> dict:
+    """Per row (run label, averaged over seeds) the GAN's AUROC with `variant` and PCA's, and the rows where
+    the GAN is ahead by more than `margin`, behind by more than it, or within it: keys gan, pca (row ->
+    AUROC), ahead, behind, level (lists of row labels in the order of the runs)."""
+    rows: dict[str, list[tuple[float, float]]] = {}
     for r in summary["runs"]:
         rows.setdefault(run_label(r), []).append((r["metrics"][variant]["auroc"], r["pca_baseline"]["auroc"]))
     gan = {k: float(np.mean([a for a, _ in v])) for k, v in rows.items()}
     pca = {k: float(np.mean([b for _, b in v])) for k, v in rows.items()}
     ahead = [k for k in rows if gan[k] > pca[k] + margin]
     behind = [k for k in rows if gan[k] < pca[k] - margin]
-    n = len(rows)
-    text = (f"With the {VARIANT_NAMES[variant]} score the GAN's AUROC is {np.mean(list(gan.values())):.3f} "
-            f"against {np.mean(list(pca.values())):.3f} for the 32-component PCA reconstruction error"
+    return {"gan": gan, "pca": pca, "ahead": ahead, "behind": behind,
+            "level": [k for k in rows if k not in ahead and k not in behind]}
+
+
+def pca_verdict(summary: dict, variant: str = PRIMARY, margin: float = 0.01) -> str:
+    """Where the GAN's score ranks test images better than the PCA baseline (AUROC), and where not."""
+    c = pca_comparison(summary, variant, margin)
+    ahead, behind, n = c["ahead"], c["behind"], len(c["gan"])
+    text = (f"With the score {variant_label(variant)}, the GAN's AUROC is {np.mean(list(c['gan'].values())):.3f} "
+            f"against {np.mean(list(c['pca'].values())):.3f} for the 32-component PCA reconstruction error"
             + (" (means over the rows)" if n > 1 else "") + ". ")
     if not ahead and not behind:
         return text + f"The two are within {margin:.2f} of each other on every row."
     if ahead:
-        text += f"The GAN is ahead by more than {margin:.2f} on {len(ahead)} of {n} row(s) ({_names(ahead)}). "
+        text += f"The GAN is ahead by more than {margin:.2f} on {len(ahead)} of {n} row(s) ({row_names(ahead)}). "
     if behind:
-        text += f"PCA is ahead by more than {margin:.2f} on {len(behind)} of {n} row(s) ({_names(behind)}). "
+        text += f"PCA is ahead by more than {margin:.2f} on {len(behind)} of {n} row(s) ({row_names(behind)}). "
     if not ahead:
         text += "On no row does the GAN beat this simple baseline."
     return text.strip()
@@ -73,6 +94,59 @@ def thesis_verdict(summary: dict, variant: str = PRIMARY) -> str:
             f"Calling every test image anomalous gives F1 {f_triv:.3f} on the same test sets: the held-out F1 is "
             f"{cmp(f_held, f_triv)} that trivial baseline, the optimistic F1 {cmp(f_opt, f_triv)} it, and the "
             f"thesis's figure {cmp(f_thesis, f_triv)} it.")
+
+
+def seed_aurocs(summary: dict, value) -> dict[int, float]:
+    """Per seed, the mean over that seed's runs of value(run summary): for the `selected` AUROC these are the
+    summary's headline_by_seed values."""
+    by_seed: dict[int, list[float]] = {}
+    for r in summary["runs"]:
+        by_seed.setdefault(r["config"]["seed"], []).append(float(value(r)))
+    return {seed: float(np.mean(v)) for seed, v in sorted(by_seed.items())}
+
+
+def _mean_sd(by_seed: dict[int, float]) -> str:
+    """'0.912 ± 0.010' (mean ± sd over seeds), or '0.912' for one seed."""
+    values = list(by_seed.values())
+    sd = f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.3f}{sd}"
+
+
+def _lead(ours: dict[int, float], theirs: dict[int, float], name: str) -> str:
+    """'ahead of L_n by 0.062 (in 3 of 3 seeds)': the gap of the means, and in how many seeds ours is ahead."""
+    gap = float(np.mean(list(ours.values())) - np.mean(list(theirs.values())))
+    text = (f"ahead of {name} by {gap:.3f}" if gap >= 0.0005 else f"behind {name} by {-gap:.3f}"
+            if gap <= -0.0005 else f"level with {name}")
+    if len(ours) > 1:
+        text += f" (ahead in {sum(ours[s] > theirs[s] for s in ours)} of {len(ours)} seeds)"
+    return text
+
+
+def beyond_thesis_verdict(summary: dict) -> str:
+    """Whether the primary score beyond the thesis (`selected`) ranks test images better than the thesis
+    primary L_n and than PCA, by how much (mean AUROC over the rows, per seed; mean ± sd over the seeds) and in
+    how many seeds; with masks, the same for the pixel-level metrics. A summary without it gets NO_SELECTED."""
+    if not has_selected(summary):
+        return NO_SELECTED
+    sel = seed_aurocs(summary, lambda r: r["metrics"][SELECTED]["auroc"])
+    thesis = seed_aurocs(summary, lambda r: r["metrics"][PRIMARY]["auroc"])
+    pca = seed_aurocs(summary, lambda r: r["pca_baseline"]["auroc"])
+    rows = len({run_label(r) for r in summary["runs"]})
+    over = (f"over {len(sel)} seeds (mean ± sd of the per-seed means over the {rows} row(s))" if len(sel) > 1
+            else f"with one seed (mean over the {rows} row(s); no spread over seeds to report)")
+    text = (f"The score selected on synthetic defects has a mean AUROC of {_mean_sd(sel)} {over}, against "
+            f"{_mean_sd(thesis)} for the thesis primary L_n and {_mean_sd(pca)} for PCA: it is "
+            f"{_lead(sel, thesis, 'L_n')} and {_lead(sel, pca, 'PCA')}.")
+    runs = summary["runs"]
+    if all("pixel_auroc" in r["metrics"][SELECTED] and "pixel_auroc" in r["pca_baseline"] for r in runs):
+        mean = lambda f: float(np.mean([f(r) for r in runs]))  # noqa: E731
+        px = {name: (mean(lambda r: get(r)["pixel_auroc"]), mean(lambda r: get(r)["au_pro"]))
+              for name, get in (("sel", lambda r: r["metrics"][SELECTED]), ("thesis", lambda r: r["metrics"][PRIMARY]),
+                                ("pca", lambda r: r["pca_baseline"]))}
+        text += (f" At the pixel level its maps reach AUROC {px['sel'][0]:.3f} and AU-PRO {px['sel'][1]:.3f}, "
+                 f"against {px['thesis'][0]:.3f} and {px['thesis'][1]:.3f} for the residual maps of L_n and "
+                 f"{px['pca'][0]:.3f} and {px['pca'][1]:.3f} for PCA's (means over the runs).")
+    return text
 
 
 def _trend(epochs: list[float], values: list[float], extremes: bool = True) -> str:
