@@ -387,6 +387,7 @@ def test_beyond_figures_show_the_thesis_method_then_the_selected_maps():
     assert list(figs) == ["thesis", "selected", "gms"]  # the SSIM map is the selected one already
     assert [map_scale(f) for f in figs.values()] == [1.0, 2.0, 3.0]
     assert "selected: ssim_max: berg+izif encoder, 1 - SSIM map" in figs["selected"]._suptitle.get_text()
+    assert [f.axes[2].get_ylabel() for f in figs.values()] == ["residual map", "1 - SSIM", "1 - GMS"]
     figs = ex.beyond_figures(_fake_run("berg+izif", masks=False))
     assert list(figs) == ["thesis", "selected"] and map_scale(figs["selected"]) == 4.0  # its encoder's residual
     assert len(figs["thesis"].axes) == 3  # input, reconstruction, map: no mask rows without masks

@@ -39,8 +39,9 @@ def sample_figure(split, n: int = 16):
     return fig
 
 
-# what the map row of a grid shows, per map name (Scores.map)
+# what the map row of a grid shows, per map name (Scores.map): in the title, and as the row's label
 MAP_NAMES = {"residual": "residual map", "ssim": "1 - SSIM map", "gms": "1 - gradient-magnitude similarity map"}
+MAP_ROWS = {"residual": "residual map", "ssim": "1 - SSIM", "gms": "1 - GMS"}
 
 
 def _grid(run: OneClassResult, pick: np.ndarray, recon, maps, title: str):
@@ -68,8 +69,10 @@ def variant_figure(run: OneClassResult, variant: str = SELECTED, n: int = 8, tit
     v = VARIANTS[name]
     recon, maps = run.reconstructions(variant)
     what = f"selected: {name}" if variant == SELECTED else name
-    return _grid(run, pick_examples(run.labels, n), recon, maps,
-                 title or f"{run.name}, {what}: {v.encoder} encoder, {MAP_NAMES[v.map or 'residual']}")
+    fig = _grid(run, pick_examples(run.labels, n), recon, maps,
+                title or f"{run.name}, {what}: {v.encoder} encoder, {MAP_NAMES[v.map or 'residual']}")
+    fig.axes[2].yaxis.label.set_text(MAP_ROWS[v.map or "residual"])  # rows: input, reconstruction, map, ...
+    return fig
 
 
 def beyond_figures(run: OneClassResult, n: int = 8) -> dict:
