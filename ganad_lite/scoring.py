@@ -229,10 +229,14 @@ def latent_search(generator: nn.Module, query: torch.Tensor, *, steps: int = 100
 
 
 def _query_images(images, image_shape) -> torch.Tensor:
-    """Checked query images (images.check_images); arrays of strings, objects or dates are refused as a dtype."""
-    if isinstance(images, np.ndarray) and images.dtype.kind not in "biufc":
-        raise ScoringError(f"query images must be uint8 (0..255) or float (0..1), got an array of dtype "
-                           f"{images.dtype}")
+    """Checked query images (images.check_images); arrays of strings, objects or dates are refused as a dtype,
+    big-endian or reversed-stride arrays are copied to the layout torch reads."""
+    if isinstance(images, np.ndarray):
+        if images.dtype.kind not in "biufc":
+            raise ScoringError(f"query images must be uint8 (0..255) or float (0..1), got an array of dtype "
+                               f"{images.dtype}")
+        images = images.astype(images.dtype.newbyteorder("="), copy=False)
+        images = images if images.flags.c_contiguous else np.ascontiguousarray(images)
     return check_images(images, image_shape, "query images")
 
 
