@@ -113,14 +113,14 @@ def error_line(capsys) -> str:
     return err[0]
 
 
-def mnist_bundle(root: Path, test_digits) -> None:
+def mnist_bundle(root: Path, test_digits, test_size: int = 28) -> None:
     """A small MNIST bundle: 60 training images of 3 and 7, test images of `test_digits`."""
     rng = np.random.default_rng(0)
     y_train = np.r_[np.full(30, 3), np.full(30, 7)]
     y_test = np.asarray(test_digits, dtype=np.int64)
     root.mkdir(parents=True, exist_ok=True)
     np.savez(root / "mnist.npz", x_train=rng.integers(0, 256, (60, 28, 28), dtype=np.uint8), y_train=y_train,
-             x_test=rng.integers(0, 256, (len(y_test), 28, 28), dtype=np.uint8), y_test=y_test)
+             x_test=rng.integers(0, 256, (len(y_test), test_size, test_size), dtype=np.uint8), y_test=y_test)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -215,10 +215,14 @@ def test_outputs_and_run_cache_are_checked_before_training(offline, fit_spy, cap
     assert "the run cache" in error_line(capsys) and fit_spy == []
 
 
-def test_bundle_with_empty_test_split_is_one_line(offline, capsys):
-    mnist_bundle(offline / "no-data", test_digits=[])
+@pytest.mark.parametrize("test_digits, test_size, message", [
+    ([], 28, "x_test has shape (0, 1, 28, 28)"),
+    ([3, 7], 32, "x_test images are (1, 32, 32) but x_train images are (1, 28, 28)"),
+])
+def test_broken_bundles_are_one_line(offline, capsys, test_digits, test_size, message):
+    mnist_bundle(offline / "no-data", test_digits, test_size)
     assert main(["train", "--dataset", "mnist", "--profile", "smoke", "--out", str(offline / "m")]) == 2
-    assert "x_test has shape (0, 1, 28, 28)" in error_line(capsys)
+    assert message in error_line(capsys)
 
 
 def test_evaluate_refuses_a_test_set_without_anomalies(offline, capsys):
