@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,18 +29,18 @@ class CommandError(ValueError):
     """An argument or output path that cannot work: the message names the flag and the fix."""
 
 
-def writable_folder(path: str | Path, flag: str = "--out") -> Path:
-    """`path` as an existing folder that files can be written into, made now (before any training)."""
+def check_output_folder(path: str | Path, flag: str = "--out") -> Path:
+    """`path` as a folder that exists or can be made, and written into: checked now, before any data is read or
+    model trained (nothing is created yet)."""
     folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise CommandError(f"{flag} {folder} is a file, not a folder: pass a folder path")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe"):
-            pass
-    except OSError as err:
-        raise CommandError(f"{flag} {folder} cannot be created or written ({err.strerror or err}): "
-                           "pass a writable folder") from err
+    probe = folder
+    while not probe.exists() and probe != probe.parent:  # the nearest part of the path that exists
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is a file" if probe == folder else f"lies under {probe}, a file"
+        raise CommandError(f"{flag} {folder} {where}, not a folder: pass a folder path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise CommandError(f"{flag} {folder} cannot be written ({probe} is read-only): pass a writable folder")
     return folder
 
 
@@ -99,7 +99,7 @@ def _train(args) -> int:
     from .detector import GANAD
 
     t0 = time.perf_counter()
-    out = writable_folder(args.out)
+    out = check_output_folder(args.out)
     _check_run_cache()
     split, profile = _split(args)
     print(f"profile {profile.name}: {profile.description}")
@@ -107,6 +107,7 @@ def _train(args) -> int:
     det = GANAD.from_profile(split.image_shape, args.dataset, profile, seed=args.seed, device=args.device,
                              progress=not args.quiet)
     det.fit(split.train, normal=split.val)
+    out.mkdir(parents=True, exist_ok=True)
     det.save(out / "model.pt")
     record = _run_record(args, profile, det, split, t0)
     record.update(train_seconds=round(det.train_seconds, 2), loaded_from_cache=det.loaded_from_cache)
@@ -125,7 +126,7 @@ def _score(args) -> int:
     if out_file is not None:
         if out_file.is_dir():
             raise CommandError(f"--out {out_file} is a folder: pass a file name, e.g. {out_file / 'scores.json'}")
-        writable_folder(out_file.parent)
+        check_output_folder(out_file.parent)
     det = GANAD.load(args.model, device=args.device)
     images, names, notes = load_queries(args.images, det.config.image_shape, resize=args.resize)
     for note in notes:
@@ -152,11 +153,12 @@ def _evaluate(args) -> int:
     from .experiments import run_one
 
     t0 = time.perf_counter()
-    out = writable_folder(args.out)
+    out = check_output_folder(args.out)
     _check_run_cache()
     split, profile = _split(args)
     print("\n".join(_data_lines(split)))
     r = run_one(split, args.dataset, profile, args.seed, progress=not args.quiet, device=args.device)
+    out.mkdir(parents=True, exist_ok=True)
     record = _run_record(args, profile, r.detector, split, t0)
     record.update(r.summary())
     write_json_atomic(out / "results.json", record, indent=1, default=str)
@@ -180,7 +182,7 @@ def _reproduce(args) -> int:
     from .experiments import reproduce
 
     t0 = time.perf_counter()
-    writable_folder(args.out)
+    check_output_folder(args.out)
     _check_run_cache()
     folder = reproduce(args.experiment, args.profile, out_dir=args.out, progress=not args.quiet,
                        root=args.data, device=args.device, seeds=args.seeds)

@@ -209,10 +209,11 @@ def test_outputs_and_run_cache_are_checked_before_training(offline, fit_spy, cap
     assert main([*args, str(offline / "file")]) == 2
     assert f"--out {offline / 'file'} is a file, not a folder" in error_line(capsys)
     assert main([*args, str(offline / "file" / "model")]) == 2
-    assert "cannot be created or written (Not a directory)" in error_line(capsys)
+    assert f"--out {offline / 'file' / 'model'} lies under {offline / 'file'}, a file, not a folder" in error_line(capsys)
     monkeypatch.setenv("GANAD_RUNS", str(offline / "file"))
     assert main([*args, str(offline / "model")]) == 2
     assert "the run cache" in error_line(capsys) and fit_spy == []
+    assert not (offline / "model").exists()  # no empty output folder left behind by a failed command
 
 
 @pytest.mark.parametrize("test_digits, test_size, message", [
