@@ -53,14 +53,16 @@ def _read_array(path: Path) -> np.ndarray:
             return np.load(path, allow_pickle=False)
         with np.load(path, allow_pickle=False) as z:
             if not z.files:
-                raise DataError(f"{path} holds no arrays; save the query images in it, e.g. np.savez(path, x_test=images)")
+                raise DataError(f"{path} holds no arrays; save the query images in it, "
+                                "e.g. np.savez(path, x_test=images)")
             return z["x_test" if "x_test" in z.files else z.files[0]]
     except ValueError as err:  # object arrays need pickle, which is never used on a file
         if isinstance(err, DataError):
             raise
         raise DataError(f"{path} holds Python objects (an object array), which are not loaded: {OBJECT_HINT}") from err
     except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"cannot read {path} ({type(err).__name__}: {err}); write it again with np.save / np.savez") from err
+        raise DataError(f"cannot read {path} ({type(err).__name__}: {err}); "
+                        "write it again with np.save / np.savez") from err
 
 
 def _channels_first(arr: np.ndarray, path: Path) -> np.ndarray:

@@ -131,7 +131,8 @@ def mnist_bundle(root: Path, test_digits, test_size: int = 28) -> None:
     (["train", "--dataset", "mnist", "--seed", "-1"],
      r"argument --seed: the seed must be an integer in \[0, 2\*\*32 - 1\], got '-1'"),
     (["train", "--dataset", "mvtec", "--size", "0"], "argument --size: a positive whole number"),
-    (["train", "--dataset", "mvtec", "--channels", "2"], r"argument --channels: invalid choice: 2 \(choose from 1, 3\)"),
+    (["train", "--dataset", "mvtec", "--channels", "2"],
+     r"argument --channels: invalid choice: 2 \(choose from 1, 3\)"),
 ])
 def test_bad_flags_are_one_line_naming_the_flag(args, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -156,7 +157,8 @@ def test_unknown_or_missing_classes_are_one_line(offline, fit_spy, capsys, args,
 
 def test_cifar10_class_by_index(offline, fit_spy, capsys):
     with pytest.raises(Stop):
-        main(["train", "--dataset", "cifar10", "--normal-class", "1", "--profile", "smoke", "--out", str(offline / "m")])
+        main(["train", "--dataset", "cifar10", "--normal-class", "1", "--profile", "smoke",
+              "--out", str(offline / "m")])
     assert "data: cifar10_automobile from the shipped SAMPLE, not the full dataset" in capsys.readouterr().out
 
 
@@ -180,7 +182,8 @@ def write_category(root: Path, name: str, size: tuple[int, int], mode: str) -> N
     for folder, n in folders.items():
         (root / name / folder).mkdir(parents=True)
         for i in range(n):
-            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / name / folder / f"{i:03}.png")
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(pixels, mode).save(root / name / folder / f"{i:03}.png")
     (root / name / "ground_truth/crack").mkdir(parents=True)
     for i in range(2):
         mask = np.zeros((size[1], size[0]), np.uint8)
@@ -209,7 +212,8 @@ def test_outputs_and_run_cache_are_checked_before_training(offline, fit_spy, cap
     assert main([*args, str(offline / "file")]) == 2
     assert f"--out {offline / 'file'} is a file, not a folder" in error_line(capsys)
     assert main([*args, str(offline / "file" / "model")]) == 2
-    assert f"--out {offline / 'file' / 'model'} lies under {offline / 'file'}, a file, not a folder" in error_line(capsys)
+    under_a_file = f"--out {offline / 'file' / 'model'} lies under {offline / 'file'}, a file, not a folder"
+    assert under_a_file in error_line(capsys)
     monkeypatch.setenv("GANAD_RUNS", str(offline / "file"))
     assert main([*args, str(offline / "model")]) == 2
     assert "the run cache" in error_line(capsys) and fit_spy == []
@@ -304,7 +308,8 @@ def test_score_folder_sizes_alpha_and_damaged_files(model, tmp_path, capsys):
                                   "model takes 28x28: pass --resize to centre-crop and resize them to 28x28")
     out = score(path, q, tmp_path, "--resize")
     notes = ["dropped the alpha channel (transparency) of b.png",
-             "converted b.png to greyscale for a 1-channel model", "resized b.png to 28x28 (centre square crop, bilinear)"]
+             "converted b.png to greyscale for a 1-channel model",
+             "resized b.png to 28x28 (centre square crop, bilinear)"]
     assert out["notes"] == notes and capsys.readouterr().err.splitlines() == [f"note: {n}" for n in notes]
     b = Image.open(q / "b.png").convert("RGB").convert("L").resize((28, 28), Image.BILINEAR)
     a = np.asarray(Image.open(q / "a.png"))

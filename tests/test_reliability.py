@@ -120,7 +120,8 @@ def test_standardizer_of_distinct_images_is_their_mean_and_std():
     st = Standardizer.fit(s)
     assert st.as_dict() == {"residual_mean": pytest.approx(np.mean(s.residual)),
                             "residual_std": pytest.approx(np.std(s.residual)),
-                            "origin_mean": pytest.approx(np.mean(s.origin)), "origin_std": pytest.approx(np.std(s.origin))}
+                            "origin_mean": pytest.approx(np.mean(s.origin)),
+                            "origin_std": pytest.approx(np.std(s.origin))}
     s.standardizer = st
     z = s.anomaly_score(0.0, standardized=True)  # the origin term alone, z-scored on the same images
     assert np.mean(z) == pytest.approx(0.0, abs=1e-6) and np.std(z) == pytest.approx(1.0)
