@@ -10,6 +10,7 @@ They are checked by `ganad_lite.images`, which names what is wrong with a batch 
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -27,6 +28,7 @@ MAP_CMAP = "inferno"        # residual maps
 NORMAL_COLOR = "tab:blue"   # label 0
 ANOMALY_COLOR = "tab:red"   # label 1
 PAD = 2                     # pixels between tiles
+CAPTION_PT = 7              # font size of the captions under a reconstruction grid
 
 
 def new_figure(figsize=(6.4, 4.8), **kwargs) -> Figure:
@@ -100,8 +102,15 @@ def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str 
         rows.append(("overlay", _row(x, k), {}))
     h, w = rows[0][1].shape[:2]
     width = min(12.0, max(4.0, 0.02 * w + 1.4))
-    fig = new_figure(figsize=(width, len(rows) * width * h / w * 0.95 + 0.4 + (0.3 if title else 0)
-                              + (0.25 if captions else 0)), layout="constrained")
+    image_width = width - 1.2  # inches left of the row labels
+    if captions is not None:  # wrapped to their column's width (~0.55 em per character) so neighbours never meet
+        chars = max(6, int(72 * image_width / k / (0.55 * CAPTION_PT)))
+        captions = [textwrap.fill(str(c), chars, break_long_words=False) for c in list(captions)[:k]]
+    lines = max((c.count("\n") + 1 for c in captions or []), default=0)
+    title = title and textwrap.fill(title, int(72 * width / (0.55 * 12)))  # a 12 pt suptitle within the figure
+    fig = new_figure(figsize=(width, len(rows) * image_width * h / w * 1.1 + 0.3 + 0.25 * (title or "").count("\n")
+                              + (0.35 if title else 0)
+                              + lines * CAPTION_PT * 1.3 / 72), layout="constrained")
     axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for ax, (name, grid, kw) in zip(axes, rows):
         ax.imshow(grid, interpolation="nearest", **kw)
@@ -116,7 +125,7 @@ def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str 
         tile = x.shape[-1] + PAD
         ax = axes[-1]
         ax.set_xticks([PAD + tile * i + x.shape[-1] / 2 for i in range(k)])
-        ax.set_xticklabels(list(captions)[:k], fontsize=7)
+        ax.set_xticklabels(captions, fontsize=CAPTION_PT)
         ax.tick_params(length=0)
     if title:
         fig.suptitle(title)

@@ -186,6 +186,39 @@ def test_mvtec_runs_every_size_with_pixel_metrics(mvtec):
     assert set(ex.by_type_table(run).index) == set(run.split.test_types)
 
 
+def test_page_tables_split_the_results_and_keep_only_rows_they_fill(mvtec, mnist):
+    summary, runs = mvtec.summary(), ["synthetic 28x28 (thesis)", "synthetic 32x32 (full)", "mean"]
+    full = ex.results_table(summary)
+    base = ex.baselines_table(summary)
+    assert list(base.index) == runs  # the thesis row has nothing to show here
+    assert list(base.columns) == [("AUROC", "GAN"), ("AUROC", "PCA"), ("AP", "GAN"), ("AP", "PCA"),
+                                  ("F1", "GAN held-out"), ("F1", "PCA held-out"), ("F1", "all anomalous")]
+    assert list(base[("F1", "PCA held-out")]) == pytest.approx(list(full.loc[runs, ("PCA baseline", "F1 held-out")]))
+    pixel = ex.pixel_table(summary)
+    assert list(pixel.index) == runs
+    assert list(pixel.loc[runs[1]]) == pytest.approx(list(full.loc[runs[1], [("pixel level", "AUROC"), (
+        "pixel level", "PCA AUROC"), ("pixel level", "AU-PRO"), ("pixel level", "PCA AU-PRO")]]))
+    thesis = ex.thesis_table(summary)
+    assert list(thesis.index) == [*runs, "thesis: mean of 15 categories, 28x28"]
+    row = thesis.iloc[-1]
+    assert row.dropna().to_dict() == pytest.approx({(ex.REPORTED, "P"): 0.8112, (ex.REPORTED, "R"): 0.7784,
+                                                    (ex.REPORTED, "F1"): 0.7945})  # only what the thesis reports
+    assert thesis.loc[runs, ex.REPORTED].isna().all().all()  # the thesis gives no per-category figure
+    assert thesis.loc["mean", (ex.HELDOUT, "F1")] == pytest.approx(full.loc["mean", (ex.HELDOUT, "F1")])
+    with pytest.raises(ValueError, match="no pixel metrics"):
+        ex.pixel_table(mnist.summary())
+
+
+def test_style_table_shows_counts_as_integers_and_fractions_with_decimals():
+    import pandas as pd
+
+    df = pd.DataFrame({"F1": [1.0, 0.5], "n_test": [32.0, 1250.0], "hardware": ["CPU", "GPU"]},
+                      index=pd.Index([0.9, 0.02], name="anomalous share"))
+    html = ex.style_table(df).to_html()
+    cells = re.findall(r'class="(?:data|row_heading)[^"]*" >([^<]*)<', html)
+    assert cells == ["0.9", "1.000", "32", "CPU", "0.02", "0.500", "1,250", "GPU"]
+
+
 def test_reproduce_writes_results_json_and_pngs(env, mvtec, tmp_path):
     folder = ex.reproduce("mvtec", TINY, out_dir=tmp_path, progress=False)
     assert folder == tmp_path / "tiny" / "mvtec"

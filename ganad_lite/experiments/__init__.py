@@ -29,23 +29,24 @@ from .results import (bigger_profiles, committed_results, jsonable, load_results
 from .runs import (RUNNERS, ExperimentResult, OneClassResult, cifar10_classes_available, make_split, monitoring_set,
                    mvtec_keys, reproduce, run_cifar10, run_experiment, run_mnist, run_mvtec, run_one, seed_means)
 from .studies import class_balance_study, contaminate, contamination_study, quantile_study
-from .tables import (HELDOUT, OPTIMISTIC, REPORTED, budget_table, by_type_table, operating_point_table,
-                     overview_table, protocol_table, results_table, run_label, style_table, variants_table)
+from .tables import (HELDOUT, OPTIMISTIC, REPORTED, baselines_table, budget_table, by_type_table,
+                     operating_point_table, overview_table, pixel_table, protocol_table, results_table, run_label,
+                     style_table, thesis_table, variants_table)
 
 __all__ = [
     "EXPERIMENTS", "EXPERIMENT_NAMES", "HELDOUT", "MVTEC_AD_TEST_COUNTS", "OPTIMISTIC", "PRIMARY", "QUANTILE",
     "REPORTED", "RUNNERS", "THESIS", "THESIS_HARDWARE", "THESIS_PROTOCOL", "THESIS_WIDTH", "VARIANTS",
-    "VARIANT_NAMES", "ExperimentResult", "OneClassResult", "anomalous_share", "balance_note", "beyond_figures",
-    "beyond_thesis_verdict", "bigger_profiles", "binormal_auroc", "budget_table", "by_type_figure", "by_type_table",
-    "check_experiment", "cifar10_classes_available", "cifar10_pca_note", "cifar10_thesis_note",
+    "VARIANT_NAMES", "ExperimentResult", "OneClassResult", "anomalous_share", "balance_note", "baselines_table",
+    "beyond_figures", "beyond_thesis_verdict", "bigger_profiles", "binormal_auroc", "budget_table", "by_type_figure",
+    "by_type_table", "check_experiment", "cifar10_classes_available", "cifar10_pca_note", "cifar10_thesis_note",
     "class_balance_study", "committed_results", "contaminate", "contamination_note", "contamination_study",
     "curve_reading", "describe_split", "figures", "floor_note", "floor_verdict", "gan_pca_note", "has_selected",
     "histogram_figure", "implied_false_positive_rate", "jsonable", "load_results", "make_split",
     "mnist_threshold_note", "monitoring_set", "mvtec_f1_note", "mvtec_keys", "mvtec_test_share",
-    "operating_point_table", "overview_table", "pca_verdict", "pick_examples", "pixel_verdict", "profile_banner",
-    "protocol_table", "provenance", "quantile_note", "quantile_study", "reconstruction_figure", "reproduce",
-    "result_figures", "results_dir", "results_table", "run_cifar10", "run_experiment", "run_label", "run_mnist",
-    "run_mvtec", "run_one", "sample_figure", "scrub_paths", "selection_table", "seed_means", "show_committed",
-    "show_overview", "style_table", "thesis_operating_point", "thesis_verdict", "trivial_f1_figure",
-    "variant_figure", "variants_table",
+    "operating_point_table", "overview_table", "pca_verdict", "pick_examples", "pixel_table", "pixel_verdict",
+    "profile_banner", "protocol_table", "provenance", "quantile_note", "quantile_study", "reconstruction_figure",
+    "reproduce", "result_figures", "results_dir", "results_table", "run_cifar10", "run_experiment", "run_label",
+    "run_mnist", "run_mvtec", "run_one", "sample_figure", "scrub_paths", "selection_table", "seed_means",
+    "show_committed", "show_overview", "style_table", "thesis_operating_point", "thesis_table", "thesis_verdict",
+    "trivial_f1_figure", "variant_figure", "variants_table",
 ]

@@ -8,7 +8,8 @@ from ..profiles import get_profile
 from .prose import NO_SELECTED, beyond_thesis_verdict, has_selected, pca_verdict, thesis_verdict
 from .protocol import EXPERIMENTS, PRIMARY
 from .results import committed_results, load_results, provenance, result_figures
-from .tables import overview_table, results_table, run_label, style_table, variants_table
+from .tables import (baselines_table, overview_table, pixel_table, run_label, style_table, thesis_table,
+                     variants_table)
 from .variants import CANDIDATES, SELECTED
 
 DEFECTS = "AUROC on synthetic defects (held-out normals)"
@@ -44,6 +45,22 @@ def selection_table(summary: dict):
     return df
 
 
+def _has_pixel_metrics(summary: dict) -> bool:
+    """Whether every run of a summary has pixel metrics (runs with defect masks: MVTec AD)."""
+    return all("pixel_auroc" in r["metrics"][PRIMARY] for r in summary["runs"])
+
+
+def _show_results(summary: dict) -> None:
+    """Display a summary's results in the chapters' three tables: the GAN against the baselines, the pixel
+    metrics (runs with masks) and P/R/F1 beside the thesis's figures."""
+    from IPython.display import Markdown, display
+
+    display(Markdown("*The GAN against the baselines:*"), style_table(baselines_table(summary)))
+    if _has_pixel_metrics(summary):
+        display(Markdown("*Localisation (pixel level):*"), style_table(pixel_table(summary)))
+    display(Markdown("*Precision, recall and F1 beside the thesis:*"), style_table(thesis_table(summary)))
+
+
 def _show_beyond(summary: dict, experiment: str, name: str, out_dir) -> None:
     """The committed file's scores beyond the thesis: variants table, choices, verdict and the selected grid."""
     from IPython.display import Image, Markdown, display
@@ -65,7 +82,7 @@ def _show_beyond(summary: dict, experiment: str, name: str, out_dir) -> None:
 
 def show_committed(experiment: str, profile=None, out_dir=None) -> None:
     """Display (in a notebook) the committed results of every profile bigger than the active one: provenance,
-    results table, verdicts and a reconstruction grid, then the scores beyond the thesis when the file has them
+    results tables, verdicts and a reconstruction grid, then the scores beyond the thesis when the file has them
     (a one-line note when it predates them), or a line saying that the results are not available yet."""
     from IPython.display import Image, Markdown, display
 
@@ -79,7 +96,7 @@ def show_committed(experiment: str, profile=None, out_dir=None) -> None:
                              + f" writes them to `results/{name}/{experiment}/`."))
             continue
         display(Markdown(f"**Committed results, {name} profile.** " + provenance(summary)))
-        display(style_table(results_table(summary)))
+        _show_results(summary)
         display(Markdown(pca_verdict(summary) + "\n\n" + thesis_verdict(summary)))
         grids = [f for f in result_figures(experiment, name, out_dir) if f.name.startswith("grid_")]
         if grids:

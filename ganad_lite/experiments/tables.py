@@ -23,8 +23,24 @@ REPORTED = "thesis (threshold not stated)"
 
 
 def style_table(df, precision: int = 3):
-    """A results DataFrame formatted for the book: `precision` decimals, blank cells shown as a dash."""
-    return df.style.format(precision=precision, na_rep="–")
+    """A table formatted for the book: `precision` decimals, blank cells shown as a dash, whole-number columns
+    beyond [0, 1] (counts such as n_test: every metric here is a fraction) without decimals, numbers in the
+    index as written (0.02), and a compact font and padding so that ten number columns fit the text column."""
+    counts = [c for c in df.columns if _is_count(df[c])]
+    return (df.style.format(precision=precision, na_rep="–")
+            .format("{:,.0f}", subset=counts, na_rep="–")
+            .format_index(lambda v: f"{v:g}" if isinstance(v, float) else v)  # a share: 0.9, not 0.900000
+            .set_table_styles([{"selector": "th, td", "props": "font-size: 0.85em; padding: 0.15em 0.45em;"}]))
+
+
+def _is_count(column) -> bool:
+    """Whether a column holds counts: numbers, all whole, some above 1 (a fraction never is)."""
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce").dropna()
+    if len(values) < len(column.dropna()) or not len(values) or column.dtype == bool:
+        return False
+    return bool((values == values.round()).all() and (values > 1).any())
 
 
 def run_label(run: dict) -> str:
@@ -95,6 +111,48 @@ def results_table(summary: dict, variant: str = PRIMARY, thesis: bool = True):
     return df
 
 
+# Views of `results_table` narrow enough for the page: {column of results_table: (group, label) shown}.
+BASELINE_COLUMNS = {("GAN", "AUROC"): ("AUROC", "GAN"), ("GAN", "AUROC sd (seeds)"): ("AUROC", "GAN sd (seeds)"),
+                    ("PCA baseline", "AUROC"): ("AUROC", "PCA"), ("GAN", "AP"): ("AP", "GAN"),
+                    ("PCA baseline", "AP"): ("AP", "PCA"), (HELDOUT, "F1"): ("F1", "GAN held-out"),
+                    ("PCA baseline", "F1 held-out"): ("F1", "PCA held-out"),
+                    ("all anomalous", "F1"): ("F1", "all anomalous")}
+THESIS_COLUMNS = {(g, k): (g, k) for g in (HELDOUT, OPTIMISTIC, REPORTED) for k in ("P", "R", "F1")}
+PIXEL_COLUMNS = {("pixel level", "AUROC"): ("pixel AUROC", "GAN"), ("pixel level", "PCA AUROC"): ("pixel AUROC", "PCA"),
+                 ("pixel level", "AU-PRO"): ("AU-PRO", "GAN"), ("pixel level", "PCA AU-PRO"): ("AU-PRO", "PCA")}
+
+
+def _view(df, columns: dict):
+    """The columns of `df` named in `columns` (those it has), relabelled, without the rows they leave empty."""
+    import pandas as pd
+
+    present = [c for c in columns if c in df.columns]
+    view = df[present].dropna(how="all")
+    view.columns = pd.MultiIndex.from_tuples([columns[c] for c in present])
+    return view
+
+
+def baselines_table(summary: dict, variant: str = PRIMARY):
+    """The GAN against the baselines, one row per run (averaged over seeds) and the mean: AUROC and AP of the
+    GAN and of PCA, and F1 of both at their held-out thresholds beside the all-anomalous F1."""
+    return _view(results_table(summary, variant, thesis=False), BASELINE_COLUMNS)
+
+
+def thesis_table(summary: dict, variant: str = PRIMARY):
+    """P/R/F1 at the held-out threshold and at the best test threshold (optimistic) beside the thesis's figures,
+    one row per run and the mean, and for MVTec the thesis's category mean (its cells only)."""
+    return _view(results_table(summary, variant), THESIS_COLUMNS)
+
+
+def pixel_table(summary: dict, variant: str = PRIMARY):
+    """Pixel AUROC and AU-PRO of the GAN's maps and of PCA's, per run and the mean (runs with masks: MVTec). A
+    summary without pixel metrics is a ValueError."""
+    df = results_table(summary, variant, thesis=False)
+    if ("pixel level", "AUROC") not in df.columns:
+        raise ValueError("these runs have no pixel metrics (only MVTec AD runs have masks): use baselines_table")
+    return _view(df, PIXEL_COLUMNS)
+
+
 def variants_table(summary: dict):
     """One row per score variant: its encoder, whether it is the thesis's, and AUROC, AP, F1 at the held-out
     threshold and F1 at the best test threshold, averaged over the runs (pixel AUROC and AU-PRO where the runs
@@ -110,7 +168,8 @@ def variants_table(summary: dict):
             continue
         mean = lambda f: float(np.mean([f(m) for m in ms]))  # noqa: E731
         label = VARIANTS[v].label if v in VARIANTS else _selected_label(runs)
-        row = {"encoder": VARIANTS[v].encoder if v in VARIANTS else "chosen", "thesis": v in VARIANTS and VARIANTS[v].thesis,
+        row = {"encoder": VARIANTS[v].encoder if v in VARIANTS else "chosen",
+               "thesis": v in VARIANTS and VARIANTS[v].thesis,
                "AUROC": mean(lambda m: m["auroc"]), "AP": mean(lambda m: m["average_precision"]),
                "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),
                "F1 optimistic": mean(lambda m: m["best_test_threshold_optimistic"]["f1"])}
