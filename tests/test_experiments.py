@@ -310,6 +310,20 @@ def test_verdicts_follow_the_numbers():
     assert "0.500" in text and "0.900" in text and "0.988" in text and "below that trivial baseline" in text
 
 
+def test_overview_table_has_one_row_per_summary_and_the_hardware_below_it():
+    from ganad_lite.experiments.display import _hardware_line
+
+    cpu = _summary([(0, 0.9, 0.7), (1, 0.7, 0.8)]) | {"wall_seconds": 553.6, "hardware": {"summary": "CPU (2 cores)"}}
+    table = ex.overview_table({("mnist", "cpu"): cpu})
+    assert list(table.index) == [("mnist", "cpu")]
+    assert table.loc[("mnist", "cpu")].to_dict() == pytest.approx({
+        ("AUROC", "GAN"): 0.8, ("AUROC", "PCA"): 0.75, ("F1", "held-out"): 0.5, ("F1", "optimistic"): 0.9,
+        ("F1", "all anomalous"): 0.8, ("F1", "thesis"): 0.9876, ("budget", "runs"): 2,
+        ("budget", "wall time (s)"): 554})
+    both = {("mnist", "cpu"): cpu, ("cifar10", "cpu"): cpu, ("mnist", "full"): cpu | {"hardware": {"summary": "GPU"}}}
+    assert _hardware_line(both) == "Hardware: CPU (2 cores) for mnist (cpu), cifar10 (cpu); GPU for mnist (full)."
+
+
 def test_curve_reading_and_errors(mnist):
     assert ex.curve_reading(mnist.runs[0], TINY).startswith("Only")  # one generator step: no trend to read
     with pytest.raises(ValueError, match="unknown experiment"):

@@ -105,6 +105,14 @@ def show_committed(experiment: str, profile=None, out_dir=None) -> None:
         _show_beyond(summary, experiment, name, out_dir)
 
 
+def _hardware_line(summaries: dict) -> str:
+    """'Hardware: CPU (...) for mnist (cpu), cifar10 (cpu).': the machines behind (experiment, profile) summaries."""
+    where: dict[str, list[str]] = {}
+    for (e, p), s in summaries.items():
+        where.setdefault(s["hardware"]["summary"], []).append(f"{e} ({p})")
+    return "Hardware: " + "; ".join(f"{h} for {', '.join(runs)}" for h, runs in where.items()) + "."
+
+
 def show_overview(profiles=("cpu", "full"), out_dir=None) -> dict:
     """Display one overview row per committed (experiment, profile) of `profiles` and name those not committed
     yet; returns the committed summaries keyed by (experiment, profile)."""
@@ -114,7 +122,7 @@ def show_overview(profiles=("cpu", "full"), out_dir=None) -> dict:
                  if (s := load_results(e, p, out_dir)) is not None}
     missing = [f"{e} ({p})" for e in EXPERIMENTS for p in profiles if (e, p) not in committed]
     if committed:
-        display(style_table(overview_table(committed)))
+        display(style_table(overview_table(committed)), Markdown(_hardware_line(committed)))
     if missing:
         display(Markdown("Not available yet: " + ", ".join(missing) + ". They are made with "
                          "`python -m ganad_lite reproduce --experiment <experiment> --profile <profile>` "
