@@ -396,12 +396,16 @@ def test_gan_pca_note_names_the_rows_on_each_side():
 
 def test_selection_table_shows_what_the_choice_saw_and_the_test_result():
     table = ex.selection_table(_beyond_summary(TWO_SEEDS))
-    assert list(table.index) == [("digit 0", 0), ("digit 1", 0), ("digit 0", 1), ("digit 1", 1)]
+    assert list(table.index) == ["digit 0, seed 0", "digit 1, seed 0", "digit 0, seed 1", "digit 1, seed 1"]
     assert list(table[("selected", "candidate")]) == ["ssim_max"] * 4
     defects = table[[c for c in table.columns if c[0] == DEFECTS]]
     assert list(defects.columns.get_level_values(1)) == list(CANDIDATES)
     assert list(defects.iloc[0]) == pytest.approx([0.60, 0.65, 0.70, 0.75, 0.80])
-    assert list(table.loc[("digit 1", 1), "test AUROC"]) == pytest.approx([0.72, 0.62, 0.9])
+    assert list(table.loc["digit 1, seed 1", "test AUROC"]) == pytest.approx([0.72, 0.62])
+    assert list(table["test AUROC"].columns) == ["selected", "L_n"]
+    one_seed = _beyond_summary(TWO_SEEDS[:2])
+    assert list(ex.selection_table(one_seed).index) == ["digit 0", "digit 1"]  # one seed: said once, in the header
+    assert ex.selection_table(one_seed).index.name == "normal class (seed 0)"
     with pytest.raises(ValueError, match="no `selected` score"):
         ex.selection_table(_summary([(0, 0.9, 0.7)]))
 

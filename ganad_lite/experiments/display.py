@@ -24,24 +24,25 @@ def describe_split(split) -> None:
 
 
 def selection_table(summary: dict):
-    """One row per run and seed: the candidate `selected` chose, every candidate's AUROC on the held-out normals
-    with planted defects (all the choice saw), and the test AUROC of the selected score beside the thesis
-    primary L_n and PCA (what the choice did not see). A summary without `selected` is a ValueError."""
+    """One row per run and seed (the seed in the label when there are several): the candidate `selected` chose,
+    every candidate's AUROC on the held-out normals with planted defects (all the choice saw), and the test AUROC
+    of the selected score beside the thesis primary L_n's (what the choice did not see; PCA's is in
+    `baselines_table`). A summary without `selected` is a ValueError."""
     import pandas as pd
 
     if not has_selected(summary):
         raise ValueError(NO_SELECTED)
-    rows, index = [], []
+    seeds = {r["config"]["seed"] for r in summary["runs"]}
+    rows = {}
     for r in summary["runs"]:
         m = r["metrics"][SELECTED]
-        rows.append({("selected", "candidate"): m["selected_from"],
-                     **{(DEFECTS, c): m["selection_auroc"].get(c, np.nan) for c in CANDIDATES},
-                     ("test AUROC", "selected"): m["auroc"],
-                     ("test AUROC", "L_n (thesis)"): r["metrics"][PRIMARY]["auroc"],
-                     ("test AUROC", "PCA"): r["pca_baseline"]["auroc"]})
-        index.append((run_label(r), r["config"]["seed"]))
-    df = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["normal class", "seed"]))
+        label = run_label(r) + (f", seed {r['config']['seed']}" if len(seeds) > 1 else "")
+        rows[label] = {("selected", "candidate"): m["selected_from"],
+                       **{(DEFECTS, c): m["selection_auroc"].get(c, np.nan) for c in CANDIDATES},
+                       ("test AUROC", "selected"): m["auroc"], ("test AUROC", "L_n"): r["metrics"][PRIMARY]["auroc"]}
+    df = pd.DataFrame.from_dict(rows, orient="index")
     df.columns = pd.MultiIndex.from_tuples(df.columns)
+    df.index.name = "normal class, seed" if len(seeds) > 1 else f"normal class (seed {min(seeds)})"
     return df
 
 
