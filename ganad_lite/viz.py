@@ -102,14 +102,12 @@ def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str 
         rows.append(("overlay", _row(x, k), {}))
     h, w = rows[0][1].shape[:2]
     width = min(12.0, max(4.0, 0.02 * w + 1.4))
-    image_width = width - 1.2  # inches left of the row labels
+    image_width = width - 1.2  # inches of the images, right of the row labels
     if captions is not None:  # wrapped to their column's width (~0.55 em per character) so neighbours never meet
         chars = max(6, int(72 * image_width / k / (0.55 * CAPTION_PT)))
         captions = [textwrap.fill(str(c), chars, break_long_words=False) for c in list(captions)[:k]]
     lines = max((c.count("\n") + 1 for c in captions or []), default=0)
-    title = title and textwrap.fill(title, int(72 * width / (0.55 * 12)))  # a 12 pt suptitle within the figure
-    fig = new_figure(figsize=(width, len(rows) * image_width * h / w * 1.1 + 0.3 + 0.25 * (title or "").count("\n")
-                              + (0.35 if title else 0)
+    fig = new_figure(figsize=(width, len(rows) * image_width * h / w * 1.1 + 0.3 + (0.35 if title else 0)
                               + lines * CAPTION_PT * 1.3 / 72), layout="constrained")
     axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for ax, (name, grid, kw) in zip(axes, rows):
