@@ -209,14 +209,14 @@ def test_page_tables_split_the_results_and_keep_only_rows_they_fill(mvtec, mnist
         ex.pixel_table(mnist.summary())
 
 
-def test_style_table_shows_counts_as_integers_and_fractions_with_decimals():
+def test_style_table_shows_counts_as_integers_fractions_with_decimals_scores_to_4_digits():
     import pandas as pd
 
-    df = pd.DataFrame({"F1": [1.0, 0.5], "n_test": [32.0, 1250.0], "hardware": ["CPU", "GPU"]},
-                      index=pd.Index([0.9, 0.02], name="anomalous share"))
+    df = pd.DataFrame({"F1": [1.0, 0.5], "n_test": [32.0, 1250.0], "hardware": ["CPU", "GPU"],
+                       "mean score": [0.0071234, 0.0068]}, index=pd.Index([0.9, 0.02], name="anomalous share"))
     html = ex.style_table(df).to_html()
     cells = re.findall(r'class="(?:data|row_heading)[^"]*" >([^<]*)<', html)
-    assert cells == ["0.9", "1.000", "32", "CPU", "0.02", "0.500", "1,250", "GPU"]
+    assert cells == ["0.9", "1.000", "32", "CPU", "0.007123", "0.02", "0.500", "1,250", "GPU", "0.0068"]
 
 
 def test_reproduce_writes_results_json_and_pngs(env, mvtec, tmp_path):

@@ -102,8 +102,8 @@ def floor_verdict(ops: dict) -> str:
     fails = [e for e in ops if e not in passes]
     return ("Applied to the thesis: its reported F1 is above the all-anomalous floor on "
             + (", ".join(EXPERIMENT_NAMES[e] for e in passes) or "none of the three")
-            + (f" and below it on {', '.join(EXPERIMENT_NAMES[e] for e in fails)} (for MVTec AD under the "
-               "class-balance assumption of section 1)" if fails else "")
+            + (f" and below it on {', '.join(EXPERIMENT_NAMES[e] for e in fails)} (for MVTec AD if its test "
+               "images kept the defect share of MVTec AD's whole test set)" if fails else "")
             + ". It does not say how its thresholds were chosen, reports no threshold-free metric and no baseline, "
             "and gives one seed per experiment; the tables of this book answer each of these questions for the "
             "budgets it was run with.")

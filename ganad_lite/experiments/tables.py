@@ -22,13 +22,20 @@ OPTIMISTIC = "best test threshold (optimistic)"
 REPORTED = "thesis (threshold not stated)"
 
 
+# columns in the units of an anomaly score (e.g. L_n ~ 0.007), not fractions: shown to 4 significant digits
+SCORE_COLUMNS = ("mean score", "threshold")
+
+
 def style_table(df, precision: int = 3):
     """A table formatted for the book: `precision` decimals, blank cells shown as a dash, whole-number columns
-    beyond [0, 1] (counts such as n_test: every metric here is a fraction) without decimals, numbers in the
-    index as written (0.02), and a compact font and padding so that ten number columns fit the text column."""
+    beyond [0, 1] (counts such as n_test: every metric here is a fraction) without decimals, columns in score
+    units (SCORE_COLUMNS) to 4 significant digits, numbers in the index as written (0.02), and a compact font
+    and padding so that ten number columns fit the text column."""
     counts = [c for c in df.columns if _is_count(df[c])]
+    scores = [c for c in df.columns if c in SCORE_COLUMNS]
     return (df.style.format(precision=precision, na_rep="–")
             .format("{:,.0f}", subset=counts, na_rep="–")
+            .format("{:.4g}", subset=scores, na_rep="–")
             .format_index(lambda v: f"{v:g}" if isinstance(v, float) else v)  # a share: 0.9, not 0.900000
             .set_table_styles([{"selector": "th, td", "props": "font-size: 0.85em; padding: 0.15em 0.45em;"}]))
 
