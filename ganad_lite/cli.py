@@ -176,6 +176,17 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _size_list(text: str) -> tuple[int, ...]:
+    """--sizes '28,64' -> (28, 64); each a whole number of pixels."""
+    try:
+        sizes = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sizes takes comma-separated whole numbers, e.g. 28,64; got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--sizes takes positive sizes in pixels, e.g. 28,64; got {text!r}")
+    return sizes
+
+
 def _reproduce(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
@@ -184,8 +195,11 @@ def _reproduce(args) -> int:
     t0 = time.perf_counter()
     check_output_folder(args.out)
     _check_run_cache()
+    if args.sizes and args.experiment != "mvtec":
+        raise ValueError("--sizes applies to --experiment mvtec only (MNIST and CIFAR-10 have one image size)")
+    sizes = {"sizes": args.sizes} if args.sizes else {}
     folder = reproduce(args.experiment, args.profile, out_dir=args.out, progress=not args.quiet,
-                       root=args.data, device=args.device, seeds=args.seeds)
+                       root=args.data, device=args.device, seeds=args.seeds, **sizes)
     summary = json.loads((folder / "results.json").read_text())
     spread = summary.get("headline_by_seed", {}).get("sd")
     spread = f" +- {spread:.4f} (sd over {len(summary['seeds'])} seeds)" if spread is not None else ""
@@ -299,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results")
     p.add_argument("--seeds", default=None, type=_seed_list,
                    help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
+    p.add_argument("--sizes", default=None, type=_size_list,
+                   help="MVTec AD only: comma-separated image sizes, e.g. 28 or 28,64 (default: the profile's)")
     common(p, seed=False)
     p = sub.add_parser("profiles", help="print the budget table", parents=[debug])
     p.add_argument("--profile", default=None)

@@ -280,8 +280,10 @@ def reproduce(experiment: str, profile=None, out_dir="results", progress: bool =
     folder.mkdir(parents=True, exist_ok=True)
     summary = result.summary()
     seeds = kwargs.get("seeds")
+    sizes = kwargs.get("sizes")
     summary["command"] = (f"python -m ganad_lite reproduce --experiment {experiment} --profile {p.name}"
-                          + (f" --seeds {','.join(map(str, seeds))}" if seeds else ""))
+                          + (f" --seeds {','.join(map(str, seeds))}" if seeds else "")
+                          + (f" --sizes {','.join(map(str, sizes))}" if sizes else ""))
     (folder / "results.json").write_text(scrub_paths(json.dumps(jsonable(summary), indent=1)))
     for fig_name, fig in figures(result).items():
         fig.savefig(folder / f"{fig_name}.png", dpi=110, bbox_inches="tight")
