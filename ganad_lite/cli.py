@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cli_types as types
 from .checkpoint import CheckpointError, write_json_atomic
 from .data import DATASETS, DataFallbackWarning, DataNotFoundError
 
@@ -176,17 +176,6 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _size_list(text: str) -> tuple[int, ...]:
-    """--sizes '28,64' -> (28, 64); each a whole number of pixels."""
-    try:
-        sizes = tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sizes takes comma-separated whole numbers, e.g. 28,64; got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--sizes takes positive sizes in pixels, e.g. 28,64; got {text!r}")
-    return sizes
-
-
 def _reproduce(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
@@ -218,51 +207,6 @@ def _profiles(args) -> int:
     return 0
 
 
-# -- argument types: each names its flag -------------------------------------------------------------------
-def _seed(text: str) -> int:
-    try:
-        seed = int(text)
-    except ValueError:
-        seed = -1
-    if not 0 <= seed < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"the seed must be an integer in [0, 2**32 - 1], got {text!r}")
-    return seed
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(_seed(part) for part in text.split(","))
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers in [0, 2**32 - 1] such as 0,1,2, "
-                                         f"got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"--seeds: give each seed once, got {text!r}")
-    return seeds
-
-
-def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a positive whole number of pixels is needed, got {text!r}")
-    return int(text)
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"a finite number is needed, got {text!r}")
-    return value
-
-
-def _weight(text: str) -> float:
-    value = _finite(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"the score weight lambda lies in [0, 1], got {text!r}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, like every other error of the command line
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
@@ -280,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
         if seed:
-            p.add_argument("--seed", type=_seed, default=0, help="seed of the split and the run, in [0, 2**32 - 1]")
+            p.add_argument("--seed", type=types.seed, default=0, help="seed of the split and the run, in [0, 2**32 - 1]")
 
     for name, helptext in (("train", "train a detector on one normal class"),
                            ("evaluate", "train (or load from the cache) and evaluate on the protocol's test split")):
@@ -288,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", choices=DATASETS, required=True)
         p.add_argument("--normal-class", default=None,
                        help="digit, CIFAR-10 class (index or name) or MVTec category (default: 0, automobile, bottle)")
-        p.add_argument("--size", type=_positive_int, default=None,
+        p.add_argument("--size", type=types.positive_int, default=None,
                        help="MVTec image size (default 28, the thesis protocol; other sizes use every image)")
         p.add_argument("--channels", type=int, choices=(1, 3), default=None,
                        help="MVTec channels: 1 grey or 3 RGB (default: the category's own)")
@@ -302,18 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize", action="store_true",
                    help="centre-crop and resize folder images of another size to the model's size")
     p.add_argument("--method", default="encoder", choices=("encoder", "search", "hybrid"))
-    p.add_argument("--weight", type=_weight, default=0.05, help="score weight lambda in [0, 1]")
+    p.add_argument("--weight", type=types.weight, default=0.05, help="score weight lambda in [0, 1]")
     p.add_argument("--standardized", action="store_true")
-    p.add_argument("--threshold", type=_finite, default=None, help="alpha: anomalous iff score > alpha")
+    p.add_argument("--threshold", type=types.finite, default=None, help="alpha: anomalous iff score > alpha")
     p.add_argument("--out", default=None, help="write JSON here instead of printing it")
     p.add_argument("--device", default=None)
     p = sub.add_parser("reproduce", help="regenerate a chapter's tables and grids into results/<profile>/<experiment>/",
                        parents=[debug])
     p.add_argument("--experiment", choices=DATASETS, required=True)
     p.add_argument("--out", default="results")
-    p.add_argument("--seeds", default=None, type=_seed_list,
+    p.add_argument("--seeds", default=None, type=types.seed_list,
                    help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
-    p.add_argument("--sizes", default=None, type=_size_list,
+    p.add_argument("--sizes", default=None, type=types.size_list,
                    help="MVTec AD only: comma-separated image sizes, e.g. 28 or 28,64 (default: the profile's)")
     common(p, seed=False)
     p = sub.add_parser("profiles", help="print the budget table", parents=[debug])
