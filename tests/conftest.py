@@ -6,6 +6,14 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test reaches the network: every host counts as unreachable unless a test says otherwise."""
+    from ganad_lite.data import root
+
+    monkeypatch.setattr(root, "reachable", lambda host, port=443: False)
+
+
 @pytest.fixture
 def tiny_images():
     """64 float images (64, 1, 28, 28) in [0, 1]: a bright disc at random positions."""

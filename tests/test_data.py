@@ -10,6 +10,7 @@ import torch
 from ganad_lite.data import (DataError, DataFallbackWarning, DataNotFoundError, cifar10_protocol, data_root,
                              load_cifar10, load_mnist, mnist_protocol)
 from ganad_lite.data import arrays
+from ganad_lite.data.root import reachable as REAL_REACHABLE  # the conftest replaces it during each test
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 pytestmark = pytest.mark.filterwarnings("ignore::ganad_lite.data.DataFallbackWarning")
@@ -204,22 +205,54 @@ def test_torchvision_cifar_layout(tmp_path, monkeypatch):
     assert torch.equal(ds.x_test[0].flatten(), torch.from_numpy(data[0]))  # CHW order as in the pickles
 
 
-def test_download_only_when_asked(empty, monkeypatch):
-    calls = []
+def test_download_policy(empty, monkeypatch):
+    from ganad_lite.data import root
+    calls, probes, online = [], [], [False]
 
-    def fake(cls_name, root, download):
+    def fake(cls_name, folder, download):
         calls.append((cls_name, download))
-        raise RuntimeError("offline")
+        raise RuntimeError("no route to host")
+
+    def probe(host, port=443):
+        probes.append(host)
+        return online[0]
     monkeypatch.setattr(arrays, "_from_torchvision", fake)
+    monkeypatch.setattr(root, "reachable", probe)
     with pytest.warns(DataFallbackWarning):
-        load_mnist(empty)  # download=None and no GANAD_DOWNLOAD: the sample, no network
-    assert calls == []
+        load_mnist(empty)  # download=None, GANAD_DOWNLOAD unset, offline: the sample
+    assert calls == [] and probes == ["ossci-datasets.s3.amazonaws.com"]
+    online[0] = True  # online and unset: it tries, and a failed try falls back with the reason
+    with pytest.warns(DataFallbackWarning, match="download into .* failed: no route to host"):
+        ds = load_cifar10(empty)
+    assert ds.source == "sample" and calls == [("CIFAR10", True)]
+    monkeypatch.setenv("GANAD_DOWNLOAD", "0")  # never: not even a probe
+    with pytest.warns(DataFallbackWarning):
+        load_mnist(empty)
+    assert len(calls) == 1 and len(probes) == 2
     with pytest.raises(DataError, match="downloading mnist .* failed .*Offline"):
-        load_mnist(empty, download=True)
+        load_mnist(empty, download=True)  # asked: a failure is an error
     monkeypatch.setenv("GANAD_DOWNLOAD", "1")
     with pytest.raises(DataError, match="downloading cifar10"):
         load_cifar10(empty)
-    assert calls == [("MNIST", True), ("CIFAR10", True)]
+    monkeypatch.setenv("GANAD_DOWNLOAD", "maybe")
+    with pytest.raises(DataError, match="GANAD_DOWNLOAD='maybe'.*1 .*0 "):
+        load_mnist(empty)
+    assert calls == [("CIFAR10", True), ("MNIST", True), ("CIFAR10", True)]
+
+
+def test_reachable_gives_up_within_its_timeout(monkeypatch):
+    import socket
+    import time
+    from ganad_lite.data import root
+
+    def hang(*args, **kwargs):
+        time.sleep(30)
+    monkeypatch.setattr(socket, "create_connection", hang)
+    monkeypatch.setattr(root, "ONLINE_TIMEOUT", 0.2)
+    monkeypatch.setattr(root, "_REACHABLE", {})
+    t0 = time.perf_counter()
+    assert not REAL_REACHABLE("example.invalid")
+    assert time.perf_counter() - t0 < 2
 
 
 def test_missing_sample_says_where_it_looked(empty, monkeypatch):

@@ -99,9 +99,11 @@ def test_mvtec_fallback_and_channels_are_passed_on(root, monkeypatch):
     asked = []
     monkeypatch.setattr(dispatch, "mvtec_protocol", lambda *args, **kwargs: asked.append((args, kwargs)))
     load_split("mvtec", "bottle", size=64, seed=2, root=root, fallback="synthetic")
-    load_split("mvtec", "bottle", channels=3)
-    assert asked == [(("bottle", "full"), dict(size=64, channels=None, seed=2, root=root, fallback="synthetic")),
-                     (("bottle", "thesis"), dict(size=28, channels=3, seed=0, root=None, fallback=None))]
+    load_split("mvtec", "bottle", channels=3, download=False)
+    assert asked == [(("bottle", "full"), dict(size=64, channels=None, seed=2, root=root, fallback="synthetic",
+                                               download=None)),
+                     (("bottle", "thesis"), dict(size=28, channels=3, seed=0, root=None, fallback=None,
+                                                 download=False))]
 
 
 def test_missing_mvtec_category_is_an_error_by_default(root):

@@ -135,3 +135,30 @@ def test_bad_arguments(tmp_path):
     (tmp_path / "mvtec_ad" / "bottle").mkdir(parents=True)
     with pytest.raises(DataError, match="has no train/good"):
         download_mvtec("bottle", tmp_path, url="file:///x.tar.xz", sha256="0" * 64)
+
+
+def test_a_split_fetches_a_missing_category_when_online_and_falls_back_when_that_fails(archive, tmp_path,
+                                                                                        monkeypatch):
+    from ganad_lite.data import DataFallbackWarning, mvtec_protocol
+    from ganad_lite.data import root as data_root_module
+    path, sha = archive
+    calls = []
+    monkeypatch.delenv("GANAD_DOWNLOAD", raising=False)
+    monkeypatch.setenv("GANAD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data_root_module, "reachable", lambda host, port=443: host == dl.MVTEC_HOST)
+    monkeypatch.setattr(dl, "urllib_fetch", _copying_fetch(path, calls))
+    monkeypatch.setattr(dl, "MVTEC_ARCHIVE_SHA256", sha)
+    split = mvtec_protocol("bottle", "full", size=8, root=tmp_path / "data")
+    assert split.meta["source"] == "full" and calls == [dl.MVTEC_ARCHIVE_URL]
+    assert (tmp_path / "data" / dl.MVTEC_ARCHIVE_NAME).is_file()  # kept for the next category
+    monkeypatch.setattr(dl, "MVTEC_ARCHIVE_SHA256", "0" * 64)  # a damaged copy: the stand-in, saying why
+    (tmp_path / "data" / dl.MVTEC_ARCHIVE_NAME).unlink()
+    with pytest.warns(DataFallbackWarning, match="downloading it failed: checksum mismatch"):
+        split = mvtec_protocol("cable", "full", size=8, root=tmp_path / "data", fallback="synthetic")
+    assert split.meta["source"] == "synthetic"
+    with pytest.raises(DataError, match="checksum mismatch"):  # asked for: the failure is the error
+        mvtec_protocol("cable", "full", size=8, root=tmp_path / "data", download=True)
+    monkeypatch.setenv("GANAD_DOWNLOAD", "0")
+    with pytest.raises(DataError, match="not found"):
+        mvtec_protocol("cable", "full", size=8, root=tmp_path / "data")
+    assert len(calls) == 3

@@ -6,7 +6,8 @@ Where each loader looks, in order, inside the data root (see ``data_root``):
 2. an array bundle ``mnist.npz`` / ``cifar10*.npz`` (``cifar10.npz`` first): keys ``x_train``, ``y_train``,
    ``x_test``, ``y_test``; images uint8 of shape (N, H, W) or (N, H, W, 3), one (H, W) for both splits;
    optional ``class_names``;
-3. torchvision's download, only when asked (``download=True``, or ``download=None`` with ``GANAD_DOWNLOAD=1``);
+3. torchvision's download (``download=True``; with ``download=None``: ``GANAD_DOWNLOAD=1``, or online with
+   ``GANAD_DOWNLOAD`` unset, see ``download_policy``), with a progress bar;
 4. the small real sample shipped in ``ganad_lite/data/samples/``, with a DataFallbackWarning that says so.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .root import DataError, DataNotFoundError, data_root, notify
+from .root import DataError, DataNotFoundError, data_root, download_policy, notify
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -52,11 +53,9 @@ class ArrayDataset:
                 f"test={tuple(self.x_test.shape)}, classes={len(self.class_names)}, path={self.path!r})")
 
 
-def _wants_download(download: bool | None) -> bool:
-    """download=None defers to $GANAD_DOWNLOAD ("1"/"true"/"yes"); the default is offline."""
-    if download is None:
-        return os.environ.get("GANAD_DOWNLOAD", "").strip().lower() in ("1", "true", "yes")
-    return bool(download)
+HOSTS = {"mnist": "ossci-datasets.s3.amazonaws.com", "cifar10": "www.cs.toronto.edu"}  # torchvision's first source
+LICENSES = {"mnist": "MNIST (LeCun, Cortes and Burges; CC BY-SA 3.0)",
+            "cifar10": "CIFAR-10 (Krizhevsky 2009; cite 'Learning Multiple Layers of Features from Tiny Images')"}
 
 
 def _nchw(x: np.ndarray, key: str, path: Path) -> torch.Tensor:
@@ -177,7 +176,7 @@ def _load(name: str, root, download, tv_folder: str, bundles: list[str], classes
     tv_dir = r / tv_folder
     if tv_dir.is_dir():
         try:
-            parts = _from_torchvision(tv_class, r, _wants_download(download))
+            parts = _from_torchvision(tv_class, r, bool(download))  # download=True fills in missing files
         except (RuntimeError, OSError) as e:
             raise DataError(f"{tv_dir} exists but torchvision cannot read it ({e}). Fix: delete it and call "
                             f"load_{name}(download=True) with internet, or use an array bundle. {get_full}") from e
@@ -186,19 +185,24 @@ def _load(name: str, root, download, tv_folder: str, bundles: list[str], classes
         found = sorted(r.glob(b)) if r.is_dir() else []
         if found:
             return ArrayDataset(**read_bundle(found[0], classes), source="full", name=name, path=str(found[0]))
-    if _wants_download(download):
+    policy, failed = download_policy(download, HOSTS[name]), ""
+    if policy != "no":
+        print(f"{name}: not found under {r}; downloading it there with torchvision. {LICENSES[name]}")
         try:
             parts = _from_torchvision(tv_class, r, True)
+            return ArrayDataset(**parts, class_names=list(classes), source="full", name=name, path=str(tv_dir))
         except Exception as e:  # URLError, RuntimeError, OSError: the download failed
-            raise DataError(f"downloading {name} into {r} failed ({e}). Offline? {get_full}") from e
-        return ArrayDataset(**parts, class_names=list(classes), source="full", name=name, path=str(tv_dir))
+            if policy == "asked":
+                raise DataError(f"downloading {name} into {r} failed ({e}). Offline? {get_full}") from e
+            failed = f" (the download into {r} failed: {e})"
     path = SAMPLES_DIR / sample
     if not path.is_file():
         raise DataNotFoundError(f"no {name} data: looked for {tv_dir}/ and {' or '.join(str(r / b) for b in bundles)}, "
                                 f"and the shipped sample {path} is missing too. {get_full}")
     parts = read_bundle(path, classes)
     notice = (f"{name}: using the small sample shipped with ganad_lite ({len(parts['x_train'])} train / "
-              f"{len(parts['x_test'])} test images{sample_note}), not the full dataset: nothing found under {r}. "
+              f"{len(parts['x_test'])} test images{sample_note}), not the full dataset: nothing found under {r}"
+              f"{failed}. "
               f"{get_full}")
     notify(notice)
     return ArrayDataset(**parts, source="sample", notice=notice, name=name, path=str(path))
@@ -211,7 +215,7 @@ def load_mnist(root: str | os.PathLike | None = None, download: bool | None = No
     """
     get_full = ("To get the full data: set GANAD_DATA (or root=) to a folder holding mnist.npz "
                 "(x_train, y_train, x_test, y_test, uint8) or torchvision's MNIST/raw/, or call "
-                "load_mnist(download=True) (or set GANAD_DOWNLOAD=1) with internet.")
+                "load_mnist(download=True) with internet (GANAD_DOWNLOAD=1 always downloads, 0 never).")
     return _load("mnist", root, download, "MNIST/raw", ["mnist.npz"], MNIST_CLASSES, "MNIST",
                  "mnist_sample.npz", get_full)
 
@@ -224,7 +228,7 @@ def load_cifar10(root: str | os.PathLike | None = None, download: bool | None = 
     """
     get_full = ("To get the full data: set GANAD_DATA (or root=) to a folder holding torchvision's "
                 "cifar-10-batches-py/ or a cifar10*.npz bundle (x_train, y_train, x_test, y_test, uint8), or call "
-                "load_cifar10(download=True) (or set GANAD_DOWNLOAD=1) with internet.")
+                "load_cifar10(download=True) with internet (GANAD_DOWNLOAD=1 always downloads, 0 never).")
     return _load("cifar10", root, download, "cifar-10-batches-py", ["cifar10.npz", "cifar10*.npz"],
                  CIFAR10_CLASSES, "CIFAR10", "cifar10_sample.npz", get_full,
                  sample_note="; JPEG-decoded copies, not bit-exact CIFAR-10")

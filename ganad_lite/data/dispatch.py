@@ -15,7 +15,8 @@ THESIS_SIZE = 28  # MVTec AD at 28 x 28 is the thesis protocol; other sizes use 
 
 def load_split(dataset: str, normal_class: int | str | None = None, *, mode: str | None = None,
                size: int | None = None, channels: int | None = None, root: str | os.PathLike | None = None,
-               seed: int = 0, fallback: str | None = None, profile: Profile | str | None = None) -> Split:
+               seed: int = 0, fallback: str | None = None, profile: Profile | str | None = None,
+               download: bool | None = None) -> Split:
     """The one-class split of `dataset` with `normal_class` as the normal class.
 
     normal_class: an MNIST digit, a CIFAR-10 class by index or name, or an MVTec AD category; digits given as
@@ -28,6 +29,8 @@ def load_split(dataset: str, normal_class: int | str | None = None, *, mode: str
     (meta["source"] == "synthetic", with a notice). MNIST and CIFAR-10 fall back to the shipped samples on
     their own (meta["source"] == "sample").
     profile: shrink the split to that profile's caps on training and test images (None: no caps).
+    download: fetch a dataset missing from the data root (True / False; None: ``data.root.download_policy``
+    decides: $GANAD_DOWNLOAD, else only when its host answers). Fallbacks apply when nothing is fetched.
     """
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
@@ -35,11 +38,12 @@ def load_split(dataset: str, normal_class: int | str | None = None, *, mode: str
     if dataset == "mvtec":
         size = THESIS_SIZE if size is None else size
         mode = mode or ("thesis" if size == THESIS_SIZE else "full")
-        split = mvtec_protocol(key, mode, size=size, channels=channels, seed=seed, root=root, fallback=fallback)
+        split = mvtec_protocol(key, mode, size=size, channels=channels, seed=seed, root=root, fallback=fallback,
+                               download=download)
     else:
         _check_native_shape(dataset, mode, size, channels)
         protocol = mnist_protocol if dataset == "mnist" else cifar10_protocol
-        split = protocol(key, root=root, seed=seed)
+        split = protocol(key, root=root, seed=seed, download=download)
     return split if profile is None else cap_to_profile(split, get_profile(profile), seed)
 
 

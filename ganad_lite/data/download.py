@@ -22,6 +22,7 @@ from .root import DataError, data_root
 
 MVTEC_ARCHIVE_URL = ("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/"
                      "download/420938113-1629952094/mvtec_anomaly_detection.tar.xz")
+MVTEC_HOST = "www.mydrive.ch"  # probed before an unasked download (data.root.download_policy)
 MVTEC_ARCHIVE_SHA256 = "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d"
 MVTEC_ARCHIVE_NAME = "mvtec_anomaly_detection.tar.xz"
 LICENSE_NOTICE = (f"MVTec AD (c) MVTec Software GmbH, licensed {MVTEC_LICENSE}: attribution, non-commercial "

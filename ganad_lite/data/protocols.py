@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from .arrays import ArrayDataset, load_cifar10, load_mnist
+from .download import MVTEC_HOST, download_mvtec
 from .mvtec import MVTEC_CATEGORIES, find_category, load_category
-from .root import DataError, DataNotFoundError, cache_dir, data_root, notify
+from .root import DataError, DataNotFoundError, cache_dir, data_root, download_policy, notify
 from .synthetic import make_synthetic_mvtec
 
 FULL_CIFAR_TEST_PER_CLASS = 1000
@@ -188,10 +189,24 @@ def cifar10_protocol(normal_class: int | str = "automobile", n_other: int = 1000
                  f"cifar10_{ds.class_names[k]}", meta)
 
 
-def _synthetic_category(category: str, root) -> tuple:
+def _download_category(category: str, root, download: bool | None) -> tuple:
+    """(folder, "") once ``download_mvtec`` has fetched a missing official category, else (None, why not):
+    not allowed by ``download_policy``, or an unasked download that failed. An asked one that fails raises."""
+    policy = download_policy(download, MVTEC_HOST)
+    if policy == "no":
+        return None, ""
+    try:
+        return download_mvtec(category, root, keep_archive=True), ""  # kept: the next category unpacks from it
+    except (DataError, OSError) as err:
+        if policy == "asked":
+            raise
+        return None, f" (downloading it failed: {err})"
+
+
+def _synthetic_category(category: str, root, failed: str = "") -> tuple:
     """Generate (once) a synthetic stand-in for a missing category in the cache; returns (folder, notice)."""
     folder = make_synthetic_mvtec(cache_dir(root) / "synthetic_mvtec", category, size=128, seed=0)
-    notice = (f"MVTec AD category {category!r} not found under {data_root(root)}: using SYNTHETIC stand-in data "
+    notice = (f"MVTec AD category {category!r} not found under {data_root(root)}{failed}: using SYNTHETIC stand-in data "
               f"generated in {folder} (textures/objects with planted scratches, spots, holes and stains), not real "
               f"MVTec AD. For the real data download it from https://www.mvtec.com/company/research/datasets/mvtec-ad "
               "(CC BY-NC-SA 4.0) and set GANAD_DATA to the folder holding its category folders.")
@@ -200,7 +215,8 @@ def _synthetic_category(category: str, root) -> tuple:
 
 def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 28, channels: int | None = None,
                    val_fraction: float = 0.1, seed: int = 0, root: str | os.PathLike | None = None, *,
-                   n_train: int | None = None, n_test: int | None = None, fallback: str | None = None) -> Split:
+                   n_train: int | None = None, n_test: int | None = None, fallback: str | None = None,
+                   download: bool | None = None) -> Split:
     """MVTec AD one-class split for one category, images (C, size, size), masks aligned.
 
     channels: 1 or 3; None keeps the category's own count (3 if any of its images is in colour, else 1).
@@ -212,8 +228,10 @@ def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 2
     test/ stratified by good/defect. With the defaults a category with fewer images uses all it has and says so
     (bottle's test split has 83 images); explicit n_train / n_test larger than available are errors.
     mode="full": all train/good images minus the val slice; all test images.
-    fallback=None (the default): a category not found is a DataError saying where it was looked for.
-    fallback="synthetic": a missing official category is replaced by generated stand-in data (with a notice).
+    download: fetch a missing official category with ``download_mvtec`` (True; None: as ``download_policy``
+    says, i.e. $GANAD_DOWNLOAD, else only when the MVTec host answers; the archive is kept in the data root).
+    fallback=None (the default): a category not found (nor downloaded) is a DataError saying where it was
+    looked for. fallback="synthetic": it is replaced by generated stand-in data (with a notice).
     meta["source"] is "full" (the data found under the root) or "synthetic".
     """
     if mode not in ("thesis", "full"):
@@ -224,12 +242,14 @@ def mvtec_protocol(category: str = "bottle", mode: str = "thesis", size: int = 2
     try:
         cat_dir = find_category(category, root)
     except DataError as err:  # an unknown name is a DataError, a missing official one a DataNotFoundError
-        stand_in = category == "synthetic" or (isinstance(err, DataNotFoundError) and category in MVTEC_CATEGORIES)
-        if fallback != "synthetic" or not stand_in:
-            raise
-        cat_dir, notice = _synthetic_category(category, root)
-        source = "synthetic"
-        notify(notice)
+        official = isinstance(err, DataNotFoundError) and category in MVTEC_CATEGORIES
+        cat_dir, failed = _download_category(category, root, download) if official else (None, "")
+        if cat_dir is None:
+            if fallback != "synthetic" or not (official or category == "synthetic"):
+                raise
+            cat_dir, notice = _synthetic_category(category, root, failed)
+            source = "synthetic"
+            notify(notice)
     cache_root = data_root(root) if source == "full" else None
     train_set = load_category(cat_dir, "train", size, channels, cache_root=cache_root)
     test_set = load_category(cat_dir, "test", size, channels, cache_root=cache_root)

@@ -3,17 +3,27 @@
 One folder holds every dataset: the ``root`` argument, else ``$GANAD_DATA``, else ``~/.cache/ganad_lite``.
 Decoded MVTec folders are cached in ``<root>/.ganad_cache``; when the root is read-only the cache moves to
 ``$GANAD_CACHE`` (if set, it always wins) or ``~/.cache/ganad_lite/.ganad_cache``.
+
+Downloads (``download_policy``): a loader asked with ``download=None`` fetches a missing dataset when
+``$GANAD_DOWNLOAD`` is 1, never when it is 0, and, when it is unset, only if the dataset's host answers
+within a few seconds; a download that was not asked for and fails falls back like an offline machine.
 """
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
 DEFAULT_ROOT = "~/.cache/ganad_lite"
 CACHE_NAME = ".ganad_cache"
+
+
+ONLINE_TIMEOUT = 3.0  # seconds a host may take to accept a connection before the machine counts as offline
+_REACHABLE: dict[str, bool] = {}  # host -> answered, probed once per process
 
 
 class DataError(ValueError):
@@ -90,3 +100,46 @@ def notify(notice: str) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(here):
         frame, level = frame.f_back, level + 1
     warnings.warn(notice, DataFallbackWarning, stacklevel=level)
+
+
+def download_policy(download: bool | None, host: str) -> str:
+    """Whether a loader may fetch a missing dataset from ``host``: "asked", "auto" or "no".
+
+    download=True / False: "asked" / "no". download=None: $GANAD_DOWNLOAD decides ("1", "true", "yes": asked;
+    "0", "false", "no": no); unset or empty, "auto" if ``host`` accepts a connection, else "no".
+    "asked" downloads that fail are errors; "auto" ones fall back to the offline stand-ins with a notice.
+    """
+    if download is not None:
+        return "asked" if download else "no"
+    env = os.environ.get("GANAD_DOWNLOAD", "").strip().lower()
+    if env in ("1", "true", "yes"):
+        return "asked"
+    if env in ("0", "false", "no"):
+        return "no"
+    if env:
+        raise DataError(f"GANAD_DOWNLOAD={env!r}: set it to 1 (always download missing data), 0 (never) "
+                        "or leave it unset (download when online)")
+    return "auto" if reachable(host) else "no"
+
+
+def reachable(host: str, port: int = 443) -> bool:
+    """True if ``host`` accepts a TCP connection within ONLINE_TIMEOUT seconds (asked once per process).
+
+    The probe, name lookup included, runs in a daemon thread, so a machine without a network or DNS waits
+    at most ONLINE_TIMEOUT seconds.
+    """
+    if host not in _REACHABLE:
+        answered = threading.Event()
+
+        def probe():
+            try:
+                socket.create_connection((host, port), timeout=ONLINE_TIMEOUT).close()
+                answered.set()
+            except OSError:
+                pass
+
+        thread = threading.Thread(target=probe, daemon=True)
+        thread.start()
+        thread.join(ONLINE_TIMEOUT)
+        _REACHABLE[host] = answered.is_set()
+    return _REACHABLE[host]
