@@ -104,7 +104,7 @@ def _train(args) -> int:
     split, profile = _split(args)
     print(f"profile {profile.name}: {profile.description}")
     print("\n".join(_data_lines(split)))
-    det = GANAD.from_profile(split.image_shape, args.dataset, profile, seed=args.seed, device=args.device,
+    det = GANAD.from_profile(split, args.dataset, profile, seed=args.seed, device=args.device,
                              progress=not args.quiet)
     det.fit(split.train, normal=split.val)
     out.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,11 @@ def _image_shape(value) -> tuple[int, int, int]:
     return c, h, w
 
 
+def generator_steps_per_epoch(n_images: int, batch_size: int, n_critic: int) -> int:
+    """Generator steps in one epoch (one pass of n_images through the critic, n_critic batches a step), >= 1."""
+    return max(1, round(n_images / (batch_size * n_critic)))
+
+
 @dataclass
 class TrainConfig:
     """WGAN-GP + encoder training settings (defaults: the thesis and Gulrajani et al. 2017).

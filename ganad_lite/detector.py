@@ -122,11 +122,17 @@ class GANAD:
         self.encoders: dict[str, nn.Module] = {}  # encoder mode -> E: the joint one ("berg") and refined ones
 
     @classmethod
-    def from_profile(cls, image_shape, experiment: str, profile: str | Profile | None = None, seed: int = 0,
+    def from_profile(cls, data, experiment: str, profile: str | Profile | None = None, seed: int = 0,
                      **kwargs) -> "GANAD":
-        """A detector whose budget (width, epochs, batch, lr) comes from a profile's row for `experiment`."""
+        """A detector whose budget (width, epochs, batch, lr) comes from a profile's row for `experiment`.
+
+        data: the Split it will be fitted on (its image shape, and its training-set size, which raises the
+        epochs of a small set to the profile's floor in generator steps), or an image shape (C, H, W).
+        """
         p = get_profile(profile)
-        config = TrainConfig(image_shape=tuple(image_shape), ngf=p.width, ndf=p.width, epochs=p.epochs_for(experiment),
+        image_shape, n_train = (data.image_shape, len(data.train)) if hasattr(data, "train") else (data, None)
+        config = TrainConfig(image_shape=tuple(image_shape), ngf=p.width, ndf=p.width,
+                             epochs=p.epochs_for(experiment, n_train),
                              batch_size=p.batch_size, lr=p.lr, seed=seed, izif_steps=p.izif_steps)
         det = cls(config, **kwargs)
         det.profile = p.name

@@ -214,7 +214,7 @@ def main(argv=None) -> None:
         split = load_split(args.experiment, args.normal, size=args.size, root=args.data, seed=args.seed,
                            profile=prof)
         config = TrainConfig(image_shape=split.image_shape, ngf=prof.width, ndf=prof.width,
-                             epochs=args.epochs or prof.epochs_for(args.experiment), batch_size=prof.batch_size,
+                             epochs=args.epochs or prof.epochs_for(args.experiment, len(split.train)), batch_size=prof.batch_size,
                              lr=prof.lr, seed=args.seed)
         trainer = DistributedTrainer(config, device)
         trainer.train(split.train, checkpoint_path=args.out, progress=trainer.rank == 0)

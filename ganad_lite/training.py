@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, generator_steps_per_epoch
 from .device import pick_device
 from .augment import DiffAugment
 from .images import check_images
@@ -104,7 +104,7 @@ class Trainer(GanSteps):
 
     def steps_per_epoch(self, n_images: int) -> int:
         """Generator steps per epoch: one pass of n_images through the critic, at least one step."""
-        return max(1, round(n_images / (self.config.batch_size * self.config.n_critic)))
+        return generator_steps_per_epoch(n_images, self.config.batch_size, self.config.n_critic)
 
     def epoch_batches(self, n_images: int) -> torch.Tensor:
         """The batch indices (steps, n_critic, batch) of the epoch in progress: shuffled passes over the n_images,

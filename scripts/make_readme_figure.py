@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     profile = get_profile(args.profile)
     split = load_split("mnist", 0, seed=args.seed, profile=profile)
-    det = GANAD.from_profile(split.image_shape, "mnist", profile=profile, seed=args.seed)
+    det = GANAD.from_profile(split, "mnist", profile=profile, seed=args.seed)
     det.fit(split.train, normal=split.val)
     test, val = det.score_terms(split.test, keep_recon=True), det.score_terms(split.val)
     y = split.test_labels.numpy()

@@ -82,6 +82,20 @@ def test_profiles(monkeypatch):
     assert all(f"`{name}`" in profile_table() for name in PROFILES)
 
 
+def test_profile_budget_has_a_floor_in_generator_steps():
+    from ganad_lite.data import load_split
+    from ganad_lite.training import Trainer
+    cpu = PROFILES["cpu"]
+    assert cpu.epochs_for("mnist", 5331) == 12  # the full digit-0 set: the floor (450 steps) does not bind
+    assert cpu.epochs_for("mnist", 360) == 150  # the shipped sample: 3 steps an epoch, raised to 450 steps
+    assert cpu.epochs_for("mnist") == 12 and PROFILES["smoke"].epochs_for("mnist", 10) == 1
+    split = load_split("mnist", 3, root="/nonexistent", download=False)  # the shipped sample
+    det = GANAD.from_profile(split, "mnist", "cpu", cache_dir=False)
+    steps = Trainer(det.config).steps_per_epoch(len(split.train))
+    assert det.config.image_shape == (1, 28, 28) and det.config.epochs * steps >= cpu.min_steps["mnist"]
+    assert (det.config.epochs - 1) * steps < cpu.min_steps["mnist"]  # no more epochs than the floor needs
+
+
 def test_fit_refuses_zero_epochs(tiny_images, tmp_path):
     with pytest.raises(ConfigError, match="GANAD.fit needs epochs >= 1, got epochs=0"):
         GANAD(TINY.replace(epochs=0), cache_dir=tmp_path, progress=False).fit(tiny_images)

@@ -98,7 +98,7 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
     """Train (or load from the run cache) and evaluate one one-class detector on `split`: the thesis's joint
     encoder, then izif encoders refined on the same GAN; every variant on the same test images."""
     t0 = time.perf_counter()
-    det = GANAD.from_profile(split.image_shape, experiment, profile, seed=seed, cache_dir=cache_dir,
+    det = GANAD.from_profile(split, experiment, profile, seed=seed, cache_dir=cache_dir,
                              device=device, progress=progress)
     det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None)
     for mode in ("izif", "berg+izif"):  # checkpoints chosen on held-out normals with planted defects
