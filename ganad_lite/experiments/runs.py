@@ -94,12 +94,13 @@ def _evaluate_variants(labels, test: dict[str, Scores], normal: dict[str, Scores
 
 
 def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress: bool = True,
-            cache_dir=None, device=None, monitor: bool = True) -> OneClassResult:
+            cache_dir=None, device=None, monitor: bool = True, overrides: dict | None = None) -> OneClassResult:
     """Train (or load from the run cache) and evaluate one one-class detector on `split`: the thesis's joint
-    encoder, then izif encoders refined on the same GAN; every variant on the same test images."""
+    encoder, then izif encoders refined on the same GAN; every variant on the same test images.
+    overrides: TrainConfig fields set beyond the profile's (a study's option, e.g. augment=("translation",))."""
     t0 = time.perf_counter()
     det = GANAD.from_profile(split, experiment, profile, seed=seed, cache_dir=cache_dir,
-                             device=device, progress=progress)
+                             device=device, progress=progress, **(overrides or {}))
     det.fit(split.train, validation=monitoring_set(split, seed=seed) if monitor else None)
     for mode in ("izif", "berg+izif"):  # checkpoints chosen on held-out normals with planted defects
         det.refine_encoder(mode, split.train, split.val)
