@@ -453,3 +453,18 @@ def test_every_name_the_chapters_use_exists():
         used |= set(re.findall(r"\bex\.([A-Za-z_]\w*)", code))
     assert {"make_split", "run_experiment", "show_committed"} <= used  # the experiment chapters were read
     assert sorted(name for name in used if not hasattr(ex, name)) == []
+
+
+def test_augment_study_table_averages_seeds_and_names_the_choice(tmp_path):
+    row = dict(validation_auroc=0.8, test_auroc=0.9, test_pixel_auroc_ssim=0.7, test_au_pro_ssim=0.5, train_seconds=10)
+    study = {"seeds": [0, 1], "chosen": "none", "rows": {
+        "none": [row, {**row, "validation_auroc": 0.9}], "translation+color": [{**row, "test_auroc": 0.95}] * 2}}
+    table = ex.augment_study_table(study)
+    assert table.loc["none", "AUROC on synthetic defects (chose)"] == pytest.approx(0.85)
+    assert table["test AUROC"].idxmax() == "translation+color" and "seeds 0, 1" in table.index.name
+    folder = tmp_path / "cpu" / "studies"
+    folder.mkdir(parents=True)
+    study.update(hardware={"summary": "CPU"}, n_train=188, epochs=300, generator_steps_per_epoch=2,
+                 date="2026-12-02", command="python scripts/augment_study.py")
+    (folder / "augment_mvtec_bottle_64.json").write_text(json.dumps(study))
+    ex.show_augment_study(out_dir=tmp_path)  # displays without error

@@ -16,7 +16,8 @@ contamination) and display (notebook helpers). Every public name is importable f
 """
 from .discussion import (anomalous_share, balance_note, cifar10_pca_note, cifar10_thesis_note, contamination_note,
                          floor_note, floor_verdict, gan_pca_note, mnist_threshold_note, mvtec_f1_note, quantile_note)
-from .display import describe_split, selection_table, show_committed, show_overview
+from .display import (augment_study_table, describe_split, selection_table, show_augment_study, show_committed,
+                      show_overview)
 from .figures import (beyond_figures, by_type_figure, figures, histogram_figure, pick_examples, reconstruction_figure,
                       sample_figure, trivial_f1_figure, variant_figure)
 from .prose import (beyond_thesis_verdict, curve_reading, has_selected, pca_verdict, pixel_verdict, profile_banner,
@@ -36,7 +37,7 @@ from .tables import (HELDOUT, OPTIMISTIC, REPORTED, baselines_table, budget_tabl
 __all__ = [
     "EXPERIMENTS", "EXPERIMENT_NAMES", "HELDOUT", "MVTEC_AD_TEST_COUNTS", "OPTIMISTIC", "PRIMARY", "QUANTILE",
     "REPORTED", "RUNNERS", "THESIS", "THESIS_HARDWARE", "THESIS_PROTOCOL", "THESIS_WIDTH", "VARIANTS",
-    "VARIANT_NAMES", "ExperimentResult", "OneClassResult", "anomalous_share", "balance_note", "baselines_table",
+    "VARIANT_NAMES", "ExperimentResult", "OneClassResult", "anomalous_share", "augment_study_table", "balance_note", "baselines_table",
     "beyond_figures", "beyond_thesis_verdict", "bigger_profiles", "binormal_auroc", "budget_table", "by_type_figure",
     "by_type_table", "check_experiment", "cifar10_classes_available", "cifar10_pca_note", "cifar10_thesis_note",
     "class_balance_study", "committed_results", "contaminate", "contamination_note", "contamination_study",
@@ -47,6 +48,6 @@ __all__ = [
     "profile_banner", "protocol_table", "provenance", "quantile_note", "quantile_study", "reconstruction_figure",
     "reproduce", "result_figures", "results_dir", "results_table", "run_cifar10", "run_experiment", "run_label",
     "run_mnist", "run_mvtec", "run_one", "sample_figure", "scrub_paths", "selection_table", "seed_means",
-    "show_committed", "show_overview", "style_table", "thesis_operating_point", "thesis_table", "thesis_verdict",
-    "trivial_f1_figure", "variant_figure", "variants_table",
+    "show_augment_study", "show_committed", "show_overview", "style_table", "thesis_operating_point", "thesis_table",
+    "thesis_verdict", "trivial_f1_figure", "variant_figure", "variants_table",
 ]

@@ -1,13 +1,16 @@
 """Notebook display helpers: what a chapter prints about its data, the table of the choices `selected` made, and
-what it shows of committed results."""
+what it shows of committed results and studies."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 
 from ..profiles import get_profile
 from .prose import NO_SELECTED, beyond_thesis_verdict, has_selected, pca_verdict, thesis_verdict
 from .protocol import EXPERIMENTS, PRIMARY
-from .results import committed_results, load_results, provenance, result_figures
+from .results import committed_results, load_results, provenance, result_figures, results_dir
 from .tables import (baselines_table, overview_table, pixel_table, run_label, style_table, thesis_table,
                      variants_table)
 from .variants import CANDIDATES, SELECTED
@@ -129,3 +132,40 @@ def show_overview(profiles=("cpu", "full"), out_dir=None) -> dict:
                          "`python -m ganad_lite reproduce --experiment <experiment> --profile <profile>` "
                          "(the full profile on a GPU)."))
     return committed
+
+
+def augment_study_table(study: dict):
+    """One row per augmentation setting of a committed augmentation study: the mean over its seeds of the
+    selected score's AUROC on planted defects (what chose), then its test figures (recorded, choosing nothing)."""
+    import pandas as pd
+
+    columns = {"validation_auroc": "AUROC on synthetic defects (chose)", "test_auroc": "test AUROC",
+               "test_pixel_auroc_ssim": "test pixel AUROC (SSIM)", "test_au_pro_ssim": "test AU-PRO (SSIM)",
+               "train_seconds": "training s"}
+    rows = {name: {label: float(np.mean([r[key] for r in runs])) for key, label in columns.items()}
+            for name, runs in study["rows"].items()}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = f"DiffAugment (seeds {', '.join(map(str, study['seeds']))})"
+    return df
+
+
+def show_augment_study(category: str = "bottle", size: int = 64, profile: str = "cpu", out_dir=None) -> None:
+    """Display the committed augmentation study of an MVTec AD category: provenance, the table, the choice
+    made on planted defects beside what the test set says, and the generated samples of each setting."""
+    from IPython.display import Image, Markdown, display
+
+    path = Path(out_dir or results_dir()) / profile / "studies" / f"augment_mvtec_{category}_{size}.json"
+    if not path.is_file():
+        display(Markdown(f"*The augmentation study of {category} at {size} x {size} ({profile} profile) is not "
+                         f"committed yet:* `python scripts/augment_study.py --profile {profile} --size {size}`."))
+        return
+    study = json.loads(path.read_text())
+    table = augment_study_table(study)
+    best_test = table["test AUROC"].idxmax()
+    display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {study['n_train']} training images, "
+                     f"{study['epochs']} epochs of {study['generator_steps_per_epoch']} generator step(s); "
+                     f"written {study['date']} by `{study['command']}`."), style_table(table))
+    agree = "the test set agrees" if best_test == study["chosen"] else f"on the test set {best_test} is better"
+    display(Markdown(f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."))
+    for png in sorted(path.parent.glob(f"{path.stem}_samples_*.png")):
+        display(Markdown(f"Generated images, `{png.stem.split('_samples_')[1]}`:"), Image(filename=str(png)))
