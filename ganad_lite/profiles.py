@@ -60,7 +60,7 @@ PROFILES: dict[str, Profile] = {
         max_train=300, max_test=300, mvtec_sizes=(28, 32), search_steps=5, search_restarts=2,
         izif_steps=20),
     "cpu": Profile(
-        "cpu", "a 2-core laptop: real but reduced experiments, minutes per chapter",
+        "cpu", "a 2-core laptop: real but reduced experiments, 10-20 min of training a chapter",
         width=16, batch_size=25, lr=4e-4, epochs={"mnist": 12, "cifar10": 40, "mvtec": 300},
         min_steps={"mnist": 450, "cifar10": 1400, "mvtec": 300},
         max_train=None, max_test=None, mvtec_sizes=(28, 64), search_steps=50, search_restarts=4,
