@@ -41,6 +41,13 @@ def study_row(run) -> dict:
             "test_au_pro_ssim": run.metrics["ssim"].get("au_pro"), "train_seconds": run.seconds["train_total"]}
 
 
+def choose(rows: dict) -> dict:
+    """The setting with the best mean validation AUROC, and every setting tied with it; ties keep "none"."""
+    mean = {k: sum(r["validation_auroc"] for r in v) / len(v) for k, v in rows.items()}
+    tied = [k for k, m in mean.items() if abs(m - max(mean.values())) < 1e-9]
+    return {"chosen": "none" if "none" in tied else tied[0], "tied": tied if len(tied) > 1 else []}
+
+
 def save_samples(run, path) -> None:
     """An 8 x 4 grid of generated images G(z) of a run: does an augmentation teach G to draw its artefacts?"""
     g = run.detector.generator
@@ -74,13 +81,15 @@ def main(argv=None) -> int:
                "profile": profile.as_dict(), "hardware": hardware_info(), "seeds": seeds,
                "n_train": len(split.train), "epochs": cfg.epochs,
                "generator_steps_per_epoch": generator_steps_per_epoch(len(split.train), cfg.batch_size, cfg.n_critic),
-               "chosen_by": "mean validation AUROC (held-out normals + planted synthetic defects)",
-               "chosen": max(rows, key=lambda k: sum(r["validation_auroc"] for r in rows[k]) / len(rows[k])),
+               "chosen_by": "mean validation AUROC (held-out normals + planted synthetic defects); "
+                            "a tie keeps the default, no augmentation",
+               **choose(rows),
                "settings": {k: list(v) for k, v in SETTINGS.items()}, "rows": rows,
                "wall_seconds": round(time.perf_counter() - t0, 1), "date": datetime.date.today().isoformat(),
                "command": "python scripts/augment_study.py " + " ".join(argv or sys.argv[1:])}
     out.write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"chosen on validation data: {summary['chosen']}; wrote {out}")
+    tie = f" (tied on validation data: {', '.join(summary['tied'])})" if summary["tied"] else ""
+    print(f"chosen on validation data: {summary['chosen']}{tie}; wrote {out}")
     return 0
 
 

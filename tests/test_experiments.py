@@ -3,6 +3,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -468,3 +469,10 @@ def test_augment_study_table_averages_seeds_and_names_the_choice(tmp_path):
                  date="2026-12-02", command="python scripts/augment_study.py")
     (folder / "augment_mvtec_bottle_64.json").write_text(json.dumps(study))
     ex.show_augment_study(out_dir=tmp_path)  # displays without error
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from augment_study import choose
+    assert choose(study["rows"]) == {"chosen": "none", "tied": []}  # 0.85 against 0.8
+    better = {"none": [row], "translation+color": [{**row, "validation_auroc": 0.9}]}
+    assert choose(better) == {"chosen": "translation+color", "tied": []}
+    tie = {"none": [row], "translation+color": [{**row, "test_auroc": 0.95}]}
+    assert choose(tie) == {"chosen": "none", "tied": ["none", "translation+color"]}  # a tie keeps the default

@@ -165,7 +165,13 @@ def show_augment_study(category: str = "bottle", size: int = 64, profile: str = 
     display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {study['n_train']} training images, "
                      f"{study['epochs']} epochs of {study['generator_steps_per_epoch']} generator step(s); "
                      f"written {study['date']} by `{study['command']}`."), style_table(table))
-    agree = "the test set agrees" if best_test == study["chosen"] else f"on the test set {best_test} is better"
-    display(Markdown(f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."))
+    agree = ("the test set agrees" if best_test == study["chosen"]
+             else f"on the test set, which chose nothing, {best_test} is better")
+    if study.get("tied"):
+        choice = (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
+                  f"so the default stays: **{study['chosen']}** ({agree}).")
+    else:
+        choice = f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."
+    display(Markdown(choice))
     for png in sorted(path.parent.glob(f"{path.stem}_samples_*.png")):
         display(Markdown(f"Generated images, `{png.stem.split('_samples_')[1]}`:"), Image(filename=str(png)))
