@@ -476,3 +476,13 @@ def test_augment_study_table_averages_seeds_and_names_the_choice(tmp_path):
     assert choose(better) == {"chosen": "translation+color", "tied": []}
     tie = {"none": [row], "translation+color": [{**row, "test_auroc": 0.95}]}
     assert choose(tie) == {"chosen": "none", "tied": ["none", "translation+color"]}  # a tie keeps the default
+
+
+def test_tie_note_counts_choices_tied_on_the_planted_defects():
+    from ganad_lite.experiments.prose import tie_note
+
+    def run(values, n_val=21):
+        return {"metrics": {"selected": {"selection_auroc": values}}, "meta": {"n_val": n_val}}
+    assert tie_note({"runs": [run({"ssim": 0.9, "gms": 0.8})]}) == ""
+    note = tie_note({"runs": [run({"ssim": 1.0, "gms": 1.0}), run({"ssim": 0.9, "gms": 0.8}, 10)]})
+    assert "In 1 of 2 runs the choice was a tie" in note and "slices of 10 good images" in note

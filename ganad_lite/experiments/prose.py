@@ -10,7 +10,7 @@ import numpy as np
 from ..profiles import get_profile
 from .protocol import PRIMARY, THESIS, THESIS_WIDTH
 from .tables import run_label
-from .variants import SELECTED, variant_label
+from .variants import CANDIDATES, SELECTED, variant_label
 
 if TYPE_CHECKING:
     from .runs import OneClassResult
@@ -146,7 +146,22 @@ def beyond_thesis_verdict(summary: dict) -> str:
         text += (f" At the pixel level its maps reach AUROC {px['sel'][0]:.3f} and AU-PRO {px['sel'][1]:.3f}, "
                  f"against {px['thesis'][0]:.3f} and {px['thesis'][1]:.3f} for the residual maps of L_n and "
                  f"{px['pca'][0]:.3f} and {px['pca'][1]:.3f} for PCA's (means over the runs).")
-    return text
+    return text + tie_note(summary)
+
+
+def tie_note(summary: dict) -> str:
+    """' In k of n runs ...': how often the choice of `selected` was a tie on the planted defects, which the
+    order of the candidate list then broke (empty when no choice was tied)."""
+    runs = summary["runs"]
+    tied = [r for r in runs if sum(abs(v - max(r["metrics"][SELECTED]["selection_auroc"].values())) < 1e-9
+                                   for v in r["metrics"][SELECTED]["selection_auroc"].values()) > 1]
+    if not tied:
+        return ""
+    pairs = sorted({r["meta"]["n_val"] // 2 for r in tied})
+    return (f" In {len(tied)} of {len(runs)} runs the choice was a tie on the planted defects (held-out slices of "
+            f"{' or '.join(map(str, pairs))} good images beside as many with a defect), broken by the order of the "
+            f"candidate list ({CANDIDATES[0]} first): there the planted defects were too few or too easy to choose, "
+            "and the selected score is in effect the first candidate.")
 
 
 def _trend(epochs: list[float], values: list[float], extremes: bool = True) -> str:
