@@ -140,8 +140,7 @@ def augment_study_table(study: dict):
     import pandas as pd
 
     columns = {"validation_auroc": "AUROC on synthetic defects (chose)", "test_auroc": "test AUROC",
-               "test_pixel_auroc_ssim": "test pixel AUROC (SSIM)", "test_au_pro_ssim": "test AU-PRO (SSIM)",
-               "train_seconds": "training s"}
+               "test_pixel_auroc_ssim": "test pixel AUROC (SSIM)", "test_au_pro_ssim": "test AU-PRO (SSIM)"}
     rows = {name: {label: float(np.mean([r[key] for r in runs])) for key, label in columns.items()}
             for name, runs in study["rows"].items()}
     df = pd.DataFrame.from_dict(rows, orient="index")
