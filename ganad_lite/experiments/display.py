@@ -144,7 +144,8 @@ def augment_study_table(study: dict):
     rows = {name: {label: float(np.mean([r[key] for r in runs])) for key, label in columns.items()}
             for name, runs in study["rows"].items()}
     df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = f"DiffAugment (seeds {', '.join(map(str, study['seeds']))})"
+    seeds = study["seeds"]
+    df.index.name = f"DiffAugment (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
     return df
 
 
@@ -160,12 +161,13 @@ def show_augment_study(category: str = "bottle", size: int = 64, profile: str = 
         return
     study = json.loads(path.read_text())
     table = augment_study_table(study)
-    best_test = table["test AUROC"].idxmax()
+    best_test, best_pixel = table["test AUROC"].idxmax(), table["test pixel AUROC (SSIM)"].idxmax()
     display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {study['n_train']} training images, "
                      f"{study['epochs']} epochs of {study['generator_steps_per_epoch']} generator step(s); "
                      f"written {study['date']} by `{study['command']}`."), style_table(table))
-    agree = ("the test set agrees" if best_test == study["chosen"]
-             else f"on the test set, which chose nothing, {best_test} is better")
+    agree = ("the test set agrees" if best_test == best_pixel == study["chosen"] else
+             f"on the test set, which chose nothing, {best_test} has the best image AUROC"
+             + (f" and {best_pixel} the best pixel AUROC" if best_pixel != best_test else ""))
     if study.get("tied"):
         choice = (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
                   f"so the default stays: **{study['chosen']}** ({agree}).")
@@ -173,4 +175,5 @@ def show_augment_study(category: str = "bottle", size: int = 64, profile: str = 
         choice = f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."
     display(Markdown(choice))
     for png in sorted(path.parent.glob(f"{path.stem}_samples_*.png")):
-        display(Markdown(f"Generated images, `{png.stem.split('_samples_')[1]}`:"), Image(filename=str(png)))
+        setting = png.stem.split("_samples_")[1]
+        display(Markdown(f"Generated images, `{setting}`:"), Image(filename=str(png), width=400))
