@@ -206,9 +206,10 @@ def _download_category(category: str, root, download: bool | None) -> tuple:
 def _synthetic_category(category: str, root, failed: str = "") -> tuple:
     """Generate (once) a synthetic stand-in for a missing category in the cache; returns (folder, notice)."""
     folder = make_synthetic_mvtec(cache_dir(root) / "synthetic_mvtec", category, size=128, seed=0)
-    notice = (f"MVTec AD category {category!r} not found under {data_root(root)}{failed}: using SYNTHETIC stand-in data "
-              f"generated in {folder} (textures/objects with planted scratches, spots, holes and stains), not real "
-              f"MVTec AD. For the real data download it from https://www.mvtec.com/company/research/datasets/mvtec-ad "
+    notice = (f"MVTec AD category {category!r} not found under {data_root(root)}{failed}: using SYNTHETIC "
+              f"stand-in data generated in {folder} (textures/objects with planted scratches, spots, holes and "
+              "stains), not real MVTec AD. For the real data call ganad_lite.data.download_mvtec("
+              f"{category!r}) online, or download it from https://www.mvtec.com/company/research/datasets/mvtec-ad "
               "(CC BY-NC-SA 4.0) and set GANAD_DATA to the folder holding its category folders.")
     return folder, notice
 
