@@ -12,6 +12,7 @@ import numpy as np
 
 INITS = ("he", "torch")  # weight initialisation schemes: He et al., or PyTorch's layer defaults
 ENCODER_MODES = ("berg", "izif", "berg+izif")  # how E is trained: see TrainConfig.encoder_mode
+ACTIVATIONS = ("relu", "leaky_relu")  # the generator's hidden nonlinearity: see TrainConfig.generator_activation
 AUGMENTS = ("translation", "color", "cutout")   # DiffAugment operations for the critic's inputs
 ENCODER_FIELDS = ("izif_steps", "izif_kappa")   # shape only the izif encoder, not the GAN
 
@@ -99,6 +100,7 @@ class TrainConfig:
     encoder_weight: float = 1.0     # weight of |G(z) - G(E(G(z)))|_1 in the joint G+E loss
     seed: int = 0                   # weights, batches, z and eps all follow from it
     init: str = "he"                # weight initialisation: "he" (He et al.) or "torch" (PyTorch's defaults)
+    generator_activation: str = "relu"  # "relu" (the thesis) or "leaky_relu" (slope 0.2: no unit can die)
     amp: bool = False               # bf16 autocast (CUDA, and CPUs with native bf16)
     channels_last: bool = False     # channels-last memory format (CUDA only)
     compile: bool = False           # torch.compile the forwards without double backward (Trainer.compile)
@@ -121,6 +123,9 @@ class TrainConfig:
         self.betas = _betas(self.betas)
         if not isinstance(self.init, str) or self.init not in INITS:
             raise ConfigError(f"TrainConfig.init must be 'he' or 'torch', got {self.init!r}")
+        if not isinstance(self.generator_activation, str) or self.generator_activation not in ACTIVATIONS:
+            raise ConfigError(f"TrainConfig.generator_activation must be one of {ACTIVATIONS}, "
+                              f"got {self.generator_activation!r}")
         if self.encoder_mode not in ENCODER_MODES:
             raise ConfigError(f"TrainConfig.encoder_mode must be one of {ENCODER_MODES}, got {self.encoder_mode!r}")
         self.izif_steps = _integer("izif_steps", self.izif_steps, low=1)
@@ -160,6 +165,8 @@ class TrainConfig:
             d.pop("encoder_mode")
         if not d["augment"]:
             d.pop("augment")
+        if d["generator_activation"] == "relu":
+            d.pop("generator_activation")
         return _hash(d)
 
     def encoder_key(self) -> str:

@@ -121,10 +121,17 @@ def build_encoder(image_shape, latent_dim: int = 128, ndf: int = 64, init: str =
     return initialise_(nn.Sequential(*trunk, nn.Linear(flat, latent_dim)), init)
 
 
-def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64, init: str = "he") -> nn.Sequential:
-    """Generator G: z (N, latent_dim) -> images (N, C, H, W) in [0, 1] (sigmoid output)."""
+def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64, init: str = "he",
+                    activation: str = "relu") -> nn.Sequential:
+    """Generator G: z (N, latent_dim) -> images (N, C, H, W) in [0, 1] (sigmoid output).
+
+    activation: "relu" (the thesis) or "leaky_relu" (slope 0.2), after every hidden layer.
+    """
     c, size, _ = check_image_shape(image_shape)
-    relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+    if activation not in ("relu", "leaky_relu"):
+        raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {activation!r}")
+    relu = ((lambda: nn.ReLU(inplace=True)) if activation == "relu"  # noqa: E731
+            else (lambda: nn.LeakyReLU(0.2, inplace=True)))
     if size == 28:  # the thesis generator: 4 -> 8 (crop 7) -> 11 -> 28
         return initialise_(nn.Sequential(
             nn.Linear(latent_dim, 4 * 4 * 4 * ngf), relu(), Reshape(4 * ngf, 4, 4),

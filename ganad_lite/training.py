@@ -73,7 +73,8 @@ class Trainer(GanSteps):
         device = pick_device(device)
         torch.manual_seed(config.seed)  # weight initialisation
         c = config
-        super().__init__(config, device, build_generator(c.image_shape, c.latent_dim, c.ngf, c.init).to(device),
+        super().__init__(config, device, build_generator(c.image_shape, c.latent_dim, c.ngf, c.init,
+                                                         c.generator_activation).to(device),
                          build_critic(c.image_shape, c.ndf, c.init).to(device),
                          build_encoder(c.image_shape, c.latent_dim, c.ndf, c.init).to(device))
         self.rng = torch.Generator(device=self.device).manual_seed(c.seed + 1)  # batches, z and eps

@@ -41,11 +41,11 @@ def study_row(run) -> dict:
             "test_au_pro_ssim": run.metrics["ssim"].get("au_pro"), "train_seconds": run.seconds["train_total"]}
 
 
-def choose(rows: dict) -> dict:
-    """The setting with the best mean validation AUROC, and every setting tied with it; ties keep "none"."""
+def choose(rows: dict, default: str = "none") -> dict:
+    """The setting with the best mean validation AUROC, and every setting tied with it; ties keep the default."""
     mean = {k: sum(r["validation_auroc"] for r in v) / len(v) for k, v in rows.items()}
     tied = [k for k, m in mean.items() if abs(m - max(mean.values())) < 1e-9]
-    return {"chosen": "none" if "none" in tied else tied[0], "tied": tied if len(tied) > 1 else []}
+    return {"chosen": default if default in tied else tied[0], "tied": tied if len(tied) > 1 else []}
 
 
 def save_samples(run, path) -> None:
