@@ -80,3 +80,11 @@ def test_from_dict_checks_too():
         TrainConfig.from_dict({**d, "batchsize": 12})
     with pytest.raises(ConfigError, match="needs a dict of fields, got list"):
         TrainConfig.from_dict([1, 2])
+
+
+def test_generator_activation_is_checked_and_keeps_old_keys_at_its_default():
+    base = TrainConfig()
+    assert base.replace(generator_activation="relu").model_key() == base.model_key()
+    assert base.replace(generator_activation="leaky_relu").model_key() != base.model_key()
+    with pytest.raises(ConfigError, match="generator_activation must be one of"):
+        TrainConfig(generator_activation="tanh")

@@ -486,3 +486,15 @@ def test_tie_note_counts_choices_tied_on_the_planted_defects():
     assert tie_note({"runs": [run({"ssim": 0.9, "gms": 0.8})]}) == ""
     note = tie_note({"runs": [run({"ssim": 1.0, "gms": 1.0}), run({"ssim": 0.9, "gms": 0.8}, 10)]})
     assert "In 1 of 2 runs the choice was a tie" in note and "slices of 10 good images" in note
+
+
+def test_dead_share_counts_relu_units_that_never_fire():
+    from torch import nn
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from activation_study import dead_share
+    g = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 2), nn.Sigmoid())
+    with torch.no_grad():
+        g[0].bias[:3] = -1e3  # three of ten units are below zero for every code
+    assert dead_share(g, 4) == pytest.approx(0.3)
+    leaky = nn.Sequential(nn.Linear(4, 10), nn.LeakyReLU(0.2), nn.Linear(10, 2), nn.Sigmoid())
+    assert dead_share(leaky, 4) is None

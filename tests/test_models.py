@@ -83,3 +83,12 @@ def test_he_init_returns_module_and_unknown_init_is_refused():
     assert he_init_(m) is m
     with pytest.raises(ValueError, match="unknown init 'xavier'"):
         build_critic((1, 28, 28), 8, init="xavier")
+
+
+def test_leaky_generator_has_no_relu_and_the_same_shapes():
+    relu = build_generator((1, 28, 28), 16, 4)
+    leaky = build_generator((1, 28, 28), 16, 4, activation="leaky_relu")
+    assert not any(isinstance(m, nn.ReLU) for m in leaky) and any(isinstance(m, nn.ReLU) for m in relu)
+    assert leaky(torch.randn(3, 16)).shape == relu(torch.randn(3, 16)).shape == (3, 1, 28, 28)
+    with pytest.raises(ValueError, match="activation must be"):
+        build_generator((1, 28, 28), 16, 4, activation="gelu")
