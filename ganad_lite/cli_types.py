@@ -50,11 +50,9 @@ def weight(text: str) -> float:
 
 
 def size_list(text: str) -> tuple[int, ...]:
-    """--sizes '28,64' -> (28, 64); each a whole number of pixels."""
+    """--sizes '28,64' -> (28, 64); each a positive whole number of pixels."""
     try:
-        sizes = tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sizes takes comma-separated whole numbers, e.g. 28,64; got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--sizes takes positive sizes in pixels, e.g. 28,64; got {text!r}")
-    return sizes
+        return tuple(positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--sizes takes comma-separated positive sizes in pixels, e.g. 28,64; "
+                                         f"got {text!r}") from None

@@ -339,3 +339,12 @@ def test_score_with_unusable_standardizer_is_one_line(model, tmp_path, capsys):
     np.save(tmp_path / "q.npy", np.zeros((2, 28, 28), np.uint8))
     assert main(["score", "--model", str(tmp_path / "extra.pt"), "--images", str(tmp_path / "q.npy")]) == 2
     assert "unusable standardiser statistics (standardiser statistics must have exactly the keys" in error_line(capsys)
+
+
+def test_sizes_are_positive_whole_pixels():
+    import argparse
+    from ganad_lite import cli_types
+    assert cli_types.size_list("28,64") == (28, 64)
+    for bad in ("", "28,", "0,64", "28,6.5", "a"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--sizes takes comma-separated positive sizes"):
+            cli_types.size_list(bad)

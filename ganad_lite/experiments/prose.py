@@ -152,9 +152,11 @@ def beyond_thesis_verdict(summary: dict) -> str:
 def tie_note(summary: dict) -> str:
     """' In k of n runs ...': how often the choice of `selected` was a tie on the planted defects, which the
     order of the candidate list then broke (empty when no choice was tied)."""
+    def is_tie(values: dict) -> bool:  # more than one candidate at the best AUROC
+        return sum(abs(v - max(values.values())) < 1e-9 for v in values.values()) > 1
+
     runs = summary["runs"]
-    tied = [r for r in runs if sum(abs(v - max(r["metrics"][SELECTED]["selection_auroc"].values())) < 1e-9
-                                   for v in r["metrics"][SELECTED]["selection_auroc"].values()) > 1]
+    tied = [r for r in runs if is_tie(r["metrics"][SELECTED]["selection_auroc"])]
     if not tied:
         return ""
     pairs = sorted({r["meta"]["n_val"] // 2 for r in tied})
