@@ -64,7 +64,8 @@ def stitched_maps(reconstruct: Callable[[torch.Tensor], torch.Tensor], images, s
 
     images: (N, C, H, W) uint8 or float in [0, 1]. reconstruct(patches) gets float32 patches
     (M, C, size, size) in [0, 1], at most `batch_size` at a time, and returns their reconstructions;
-    map_fn(q, r) returns one map (M, size, size) per window (e.g. structural.ssim_map). Each pixel's value
+    map_fn(q, r) returns one map (M, size, size) per window (e.g. structural.ssim_map), or K maps
+    (M, K, size, size) from the one reconstruction, and the result is then (N, K, H, W). Each pixel's value
     is the mean over the windows that contain it. Runs without gradients.
     """
     images = check_images(images, name="images to score")
@@ -74,7 +75,7 @@ def stitched_maps(reconstruct: Callable[[torch.Tensor], torch.Tensor], images, s
     n, _, h, w = images.shape
     corners = [(y, x) for y in window_starts(h, size, stride) for x in window_starts(w, size, stride)]
     windows = [(i, y, x) for i in range(n) for y, x in corners]
-    total = torch.zeros(n, h, w, device=images.device)
+    total = None  # (N, [K,] H, W), allocated once the first maps show whether there are K of them
     count = torch.zeros(h, w, device=images.device)
     for y, x in corners:
         count[y:y + size, x:x + size] += 1
@@ -82,9 +83,11 @@ def stitched_maps(reconstruct: Callable[[torch.Tensor], torch.Tensor], images, s
         chunk = windows[start:start + batch_size]
         q = as_float_images(torch.stack([images[i, :, y:y + size, x:x + size] for i, y, x in chunk]))
         maps = map_fn(q, reconstruct(q))
-        if tuple(maps.shape) != (len(chunk), size, size):
-            raise ValueError(f"map_fn must return one map per window, shape {(len(chunk), size, size)}, "
-                             f"got {tuple(maps.shape)}; average over channels, e.g. .mean(1)")
+        if maps.dim() not in (3, 4) or maps.shape[0] != len(chunk) or tuple(maps.shape[-2:]) != (size, size):
+            raise ValueError(f"map_fn must return one map per window, shape {(len(chunk), size, size)} or "
+                             f"(M, K, {size}, {size}), got {tuple(maps.shape)}; average over channels, e.g. .mean(1)")
+        if total is None:
+            total = torch.zeros(n, *maps.shape[1:-2], h, w, device=images.device)
         for (i, y, x), m in zip(chunk, maps):
-            total[i, y:y + size, x:x + size] += m
+            total[i, ..., y:y + size, x:x + size] += m
     return total / count

@@ -94,4 +94,16 @@ def test_reconstruct_gets_float_patches_and_map_shape_is_checked():
 
     stitched_maps(reconstruct, images, 8, 8, abs_map)
     with pytest.raises(ValueError, match="one map per window"):
-        stitched_maps(reconstruct, images, 8, 8, lambda q, r: (q - r).abs())
+        stitched_maps(reconstruct, images, 8, 8, lambda q, r: (q - r).abs().flatten(1))
+    with pytest.raises(ValueError, match="one map per window"):
+        stitched_maps(reconstruct, images, 8, 8, lambda q, r: (q - r).abs()[..., :4])
+
+
+def test_several_maps_from_one_reconstruction_match_the_single_maps():
+    images = torch.rand(2, 3, 24, 24)
+    calls = []
+    blur = lambda p: calls.append(len(p)) or torch.nn.functional.avg_pool2d(p, 3, 1, 1)  # noqa: E731
+    both = stitched_maps(blur, images, 12, 5, lambda q, r: torch.stack([abs_map(q, r), ssim_map(q, r)], 1))
+    assert both.shape == (2, 2, 24, 24) and len(calls) == 1  # one reconstruction for both maps
+    assert torch.allclose(both[:, 0], stitched_maps(blur, images, 12, 5, abs_map), atol=1e-7)
+    assert torch.allclose(both[:, 1], stitched_maps(blur, images, 12, 5, ssim_map), atol=1e-6)
