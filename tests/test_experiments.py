@@ -16,6 +16,7 @@ from ganad_lite import metrics
 from ganad_lite.baselines import PCABaseline
 from ganad_lite.data import make_synthetic_mvtec
 from ganad_lite.experiments.display import DEFECTS
+from ganad_lite.experiments.search import SEARCH_VARIANTS, cached_search_scores
 from ganad_lite.experiments.variants import CANDIDATES, SELECTED, score_all
 from ganad_lite.profiles import Profile
 
@@ -127,9 +128,11 @@ def test_seed_means_give_the_spread_of_the_headline_itself():
 
 def test_variants_table_lists_every_variant_then_the_selected_one(mnist):
     table = ex.variants_table(mnist.summary())
-    assert list(table.index[:-1]) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
+    n = len(ex.VARIANTS)
+    assert list(table.index[:n]) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
+    assert [label.split(" (on ")[0] for label in table.index[n:-1]] == [v.label for v in SEARCH_VARIANTS.values()]
     assert table.index[-1].startswith("selected on synthetic defects (")
-    assert list(table["encoder"][:-1]) == [v.encoder for v in ex.VARIANTS.values()]
+    assert list(table["encoder"][:n]) == [v.encoder for v in ex.VARIANTS.values()]
     for v in ex.VARIANTS:  # the mean over the runs of each variant's AUROC
         expected = np.mean([r.metrics[v]["auroc"] for r in mnist.runs])
         assert table.loc[ex.VARIANT_NAMES[v], "AUROC"] == pytest.approx(expected)
@@ -155,7 +158,7 @@ def test_choices_never_read_test_labels(env):
     for mode in ("izif", "berg+izif"):
         for p, q in zip(a.detector.encoders[mode].parameters(), b.detector.encoders[mode].parameters()):
             assert torch.equal(p, q)
-    for v in ex.VARIANTS:
+    for v in [*ex.VARIANTS, *SEARCH_VARIANTS]:
         assert a.metrics[v]["heldout_threshold"]["threshold"] == b.metrics[v]["heldout_threshold"]["threshold"]
 
 
@@ -498,3 +501,79 @@ def test_dead_share_counts_relu_units_that_never_fire():
     assert dead_share(g, 4) == pytest.approx(0.3)
     leaky = nn.Sequential(nn.Linear(4, 10), nn.LeakyReLU(0.2), nn.Linear(10, 2), nn.Sigmoid())
     assert dead_share(leaky, 4) is None
+
+
+def _patch_row(seed, patch_auroc, tied=()):
+    figs = lambda a: {"auroc": a, "average_precision": a, "pixel_auroc": a - 0.1, "au_pro": a - 0.2}  # noqa: E731
+    return {"seed": seed, "n_crops": 100, "generator_steps": 40, "selected_from": "residual_mean", "tied": list(tied),
+            "selected": figs(patch_auroc), "thesis_encoder": figs(0.5), "pca_patches": figs(0.4),
+            "pca_whole_image": figs(0.95),
+            "whole_image_64": {"auroc": 0.88, "average_precision": 0.9, "ssim_pixel_auroc": 0.9, "ssim_au_pro": 0.7}}
+
+
+def test_patch_study_table_averages_seeds_and_the_verdict_follows_the_numbers(tmp_path):
+    from ganad_lite.experiments.display import patch_verdict
+
+    study = {"category": "bottle", "size": 256, "patch": 32, "stride": 16, "seeds": [0, 1],
+             "rows": [_patch_row(0, 0.6, tied=["ssim_mean"]), _patch_row(1, 0.7)]}
+    table = ex.patch_study_table(study)
+    patch = table.loc["patch GAN, score chosen on synthetic defects"]
+    assert patch["image AUROC"] == pytest.approx(0.65) and patch["AU-PRO"] == pytest.approx(0.45)
+    assert patch["image AUROC sd"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+    whole = table.loc["whole-image GAN at 64x64 (selected; SSIM map upsampled)"]
+    assert whole["pixel AUROC"] == pytest.approx(0.9) and "seeds 0, 1" in table.index.name
+    verdict = patch_verdict(study, table)
+    assert "a tie with another candidate in 1 of 2 seeds" in verdict and "image AUROC 0.650" in verdict
+    assert "Both models that see only a crop" in verdict  # both patch models lose: the reason is given
+    study["rows"] = [_patch_row(0, 0.95), _patch_row(1, 0.95)]
+    verdict = patch_verdict(study, ex.patch_study_table(study))
+    assert "tie" not in verdict and "Both models" not in verdict  # the patch GAN wins: no excuse is printed
+    folder = tmp_path / "cpu" / "studies"
+    folder.mkdir(parents=True)
+    study.update(hardware={"summary": "CPU"}, date="2026-12-02", command="python scripts/patch_study.py")
+    (folder / "patch_mvtec_bottle_256.json").write_text(json.dumps(study))
+    ex.show_patch_study(out_dir=tmp_path)  # displays without error
+    ex.show_patch_study(size=128, out_dir=tmp_path)  # not committed: says how to make it
+
+
+def test_patch_study_scores_every_candidate_from_stitched_maps():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from patch_study import CANDIDATES, image_scores, map_figures, window_maps
+
+    q = torch.rand(4, 3, 16, 16)
+    maps = window_maps(q, q.clone())
+    assert maps.shape == (4, 3, 16, 16) and maps.abs().max() < 1e-5  # a perfect reconstruction: no dissimilarity
+    stitched = torch.zeros(6, 3, 32, 32)
+    stitched[3:, :, 4:10, 4:10] = 1.0  # three "defective" images, their defects where the masks are
+    scores = image_scores(stitched)
+    assert sorted(scores) == sorted(CANDIDATES) and scores["ssim_mean"][3] == pytest.approx(36 / 1024)
+    masks = (stitched[:, 0] > 0).numpy()
+    figs = map_figures(np.r_[0, 0, 0, 1, 1, 1], masks, stitched, stitched[:3])
+    assert figs["gms_smooth_max"]["auroc"] == 1.0 and figs["residual_mean"]["pixel_auroc"] == 1.0
+
+
+def test_search_rows_are_measured_on_a_stratified_part_of_the_test_set(mnist):
+    for run in mnist.runs:
+        for name in SEARCH_VARIANTS:
+            m = run.metrics[name]
+            assert m["n_test"] == min(300, len(run.split.test)) and 0 < m["n_anomalous"] < m["n_test"]
+            assert m["search_steps"] == TINY.search_steps
+    table = ex.variants_table(mnist.summary())
+    n = mnist.runs[0].metrics["search"]["n_test"]
+    label = f"latent search: L_n (no encoder) (on {n} test images a run)"
+    assert table.loc[label, "AUROC"] == pytest.approx(np.mean([r.metrics["search"]["auroc"] for r in mnist.runs]))
+    assert table.loc[label, "encoder"] == "search" and not table.loc[label, "thesis"]
+
+
+def test_search_scores_are_cached_by_images_weights_and_settings(mnist):
+    det = mnist.runs[0].detector
+    images = mnist.runs[0].split.val[:6]
+    first = cached_search_scores(det, images, "hybrid", steps=2, restarts=1, seed=0)
+    files = sorted(det.run_dir.glob("scores-hybrid-*.npz"))
+    again = cached_search_scores(det, images, "hybrid", steps=2, restarts=1, seed=0)
+    assert np.array_equal(first.residual, again.residual) and np.array_equal(first.feature, again.feature)
+    assert sorted(det.run_dir.glob("scores-hybrid-*.npz")) == files  # read back, not written again
+    cached_search_scores(det, images, "hybrid", steps=3, restarts=1, seed=0)
+    assert len(list(det.run_dir.glob("scores-hybrid-*.npz"))) == len(files) + 1  # other settings: another file
+    fresh = det.score_terms(images, method="hybrid", encoder="berg+izif", hybrid_steps=2, keep_maps=False)
+    assert np.allclose(first.izif_score(), fresh.izif_score())  # the cache holds what scoring gives

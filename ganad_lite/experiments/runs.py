@@ -26,6 +26,7 @@ from .figures import figures
 from .protocol import HEADLINE, PRIMARY, QUANTILE, THESIS, check_experiment
 from .variants import PIXEL_MAPS, SELECTED, VARIANTS, score_all, select_variant
 from .results import jsonable, scrub_paths
+from .search import search_metrics
 from .tables import results_table, variants_table
 
 
@@ -117,6 +118,7 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
     metrics = _evaluate_variants(labels, test, normal, masks)
     chosen, on_defects = select_variant(det, split.val, seed)
     metrics[SELECTED] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
+    metrics.update(search_metrics(det, split, profile.search_steps, profile.search_restarts, seed))
     pca = PCABaseline(seed=seed).fit(split.train)
     pca_test, pca_maps = pca.reconstruction_error(split.test)
     baseline = evaluate(labels, pca_test, pca.reconstruction_error(split.val)[0], QUANTILE)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..metrics import auroc, decide
 from ..profiles import get_profile
+from .search import SEARCH_VARIANTS
 from .variants import SELECTED
 from .protocol import (PRIMARY, THESIS, THESIS_HARDWARE, THESIS_PROTOCOL, THESIS_WIDTH, VARIANTS,
                        thesis_operating_point)
@@ -169,14 +170,17 @@ def variants_table(summary: dict):
 
     rows = {}
     runs = summary["runs"]
-    for v in [*VARIANTS, SELECTED]:
+    for v in [*VARIANTS, *SEARCH_VARIANTS, SELECTED]:
         ms = [r["metrics"][v] for r in runs if v in r["metrics"]]
         if not ms:
             continue
         mean = lambda f: float(np.mean([f(m) for m in ms]))  # noqa: E731
-        label = VARIANTS[v].label if v in VARIANTS else _selected_label(runs)
-        row = {"encoder": VARIANTS[v].encoder if v in VARIANTS else "chosen",
-               "thesis": v in VARIANTS and VARIANTS[v].thesis,
+        variant = VARIANTS.get(v) or SEARCH_VARIANTS.get(v)
+        label = variant.label if variant else _selected_label(runs)
+        if v in SEARCH_VARIANTS:  # measured on part of the test set: say how much
+            label += f" (on {_count_range([m['n_test'] for m in ms])} test images a run)"
+        row = {"encoder": variant.encoder if variant else "chosen",
+               "thesis": bool(variant and variant.thesis),
                "AUROC": mean(lambda m: m["auroc"]), "AP": mean(lambda m: m["average_precision"]),
                "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),
                "F1 optimistic": mean(lambda m: m["best_test_threshold_optimistic"]["f1"])}
@@ -189,6 +193,12 @@ def variants_table(summary: dict):
     df = pd.DataFrame(rows).T
     df.index.name = f"score (mean over {len(runs)} run(s))"
     return df
+
+
+def _count_range(counts: list[int]) -> str:
+    """'300' or '83-300': the counts of a row's runs."""
+    low, high = min(counts), max(counts)
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
 
 
 def _selected_label(runs: list[dict]) -> str:

@@ -1,0 +1,73 @@
+"""Latent search and the hybrid in the variants tables: scored on a fixed, label-stratified part of the test set.
+
+A search costs `search_steps` x `search_restarts` generator passes per image, so every run scores at most
+SEARCH_TEST test images (stratified by label, drawn with the run's seed) and SEARCH_VAL held-out normals for the
+threshold; each row says on how many images it was measured. The scores are cached in the run folder, keyed by
+the images, the weights and the search settings, so a rebuild does not search again.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..detector import data_fingerprint
+from ..metrics import evaluate
+from ..scoring import Scores
+from .protocol import QUANTILE
+from .variants import Variant
+
+SEARCH_TEST = 300  # test images a run searches for (all of a smaller test set)
+SEARCH_VAL = 100   # held-out normals it searches for, for the label-free threshold
+SEARCH_VARIANTS: dict[str, Variant] = {
+    "search": Variant("latent search: L_n (no encoder)", encoder="search"),
+    "hybrid": Variant("hybrid, search from the berg+izif E: f-AnoGAN score", encoder="berg+izif", term="izif"),
+}
+METHOD = {"search": "search", "hybrid": "hybrid"}
+TERMS = ("residual", "origin", "z", "feature", "pixel_error")  # what a cached Scores keeps (no maps)
+
+
+def _weights_hash(*modules) -> str:
+    h = hashlib.sha1()
+    for m in modules:
+        for name, t in m.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def cached_search_scores(detector, images, variant: str, steps: int, restarts: int, seed: int) -> Scores:
+    """Scores (no maps) of `images` by the variant's method, from the run folder when they were made before."""
+    v = SEARCH_VARIANTS[variant]
+    encoder = detector.encoders.get(v.encoder, detector.trainer.encoder) if v.encoder != "search" else None
+    kwargs = (dict(search_steps=steps, search_restarts=restarts) if METHOD[variant] == "search"
+              else dict(hybrid_steps=steps))
+    key = "-".join([variant, data_fingerprint(images), _weights_hash(detector.generator, detector.critic,
+                                                                    *([encoder] if encoder is not None else [])),
+                    f"{steps}x{restarts}", str(seed)])
+    path = None if detector.run_dir is None else detector.run_dir / f"scores-{key}.npz"
+    if path is not None and path.is_file():
+        with np.load(path) as f:
+            return Scores(**{k: f[k] for k in TERMS}, method=METHOD[variant])
+    s = detector.score_terms(images, method=METHOD[variant], encoder=None if encoder is None else v.encoder,
+                             keep_maps=False, seed=seed, **kwargs)
+    if path is not None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{k: getattr(s, k) for k in TERMS})
+        tmp.replace(path)  # atomic: a half-written file is never read
+    return s
+
+
+def search_metrics(detector, split, steps: int, restarts: int, seed: int = 0) -> dict[str, dict]:
+    """evaluate(...) of every SEARCH_VARIANTS row on at most SEARCH_TEST test images (label-stratified, drawn
+    with `seed`) with its threshold from at most SEARCH_VAL held-out normals; n_test in each says how many."""
+    part = split.subsample(max_test=min(SEARCH_TEST, len(split.test)), max_val=min(SEARCH_VAL, len(split.val)),
+                           seed=seed + 11)
+    labels = part.test_labels.numpy()
+    metrics = {}
+    for name, v in SEARCH_VARIANTS.items():
+        test, normal = (cached_search_scores(detector, x, name, steps, restarts, seed) for x in (part.test, part.val))
+        metrics[name] = evaluate(labels, v.image_scores(test), v.image_scores(normal), QUANTILE)
+        metrics[name].update(encoder=v.encoder, weight=v.weight, standardized=v.standardized, search_steps=steps,
+                             search_restarts=restarts if name == "search" else 0)
+    return metrics
