@@ -177,3 +177,76 @@ def show_augment_study(category: str = "bottle", size: int = 64, profile: str = 
     for png in sorted(path.parent.glob(f"{path.stem}_samples_*.png")):
         setting = png.stem.split("_samples_")[1]
         display(Markdown(f"Generated images, `{setting}`:"), Image(filename=str(png), width=400))
+
+
+PATCH_ROWS = {  # study key -> (row label, image keys, pixel keys)
+    "selected": ("patch GAN, score chosen on synthetic defects", ("auroc", "average_precision"),
+                 ("pixel_auroc", "au_pro")),
+    "thesis_encoder": ("patch GAN, thesis encoder, L2 residual", ("auroc", "average_precision"),
+                       ("pixel_auroc", "au_pro")),
+    "pca_patches": ("PCA on the same crops, stitched", ("auroc", "average_precision"), ("pixel_auroc", "au_pro")),
+    "pca_whole_image": ("PCA on whole images at this size", ("auroc", "average_precision"),
+                        ("pixel_auroc", "au_pro")),
+    "whole_image_64": ("whole-image GAN at 64x64 (selected; SSIM map upsampled)", ("auroc", "average_precision"),
+                       ("ssim_pixel_auroc", "ssim_au_pro")),
+}
+
+
+def patch_study_table(study: dict):
+    """One row per method of a committed patch study: image AUROC, AP, pixel AUROC and AU-PRO at the study's
+    size, each the mean over its seeds, and the image AUROC's standard deviation over them."""
+    import pandas as pd
+
+    columns = ("image AUROC", "AP", "pixel AUROC", "AU-PRO")
+    rows = {}
+    for key, (label, image, pixel) in PATCH_ROWS.items():
+        values = [[r[key][k] for k in (*image, *pixel)] for r in study["rows"]]
+        rows[label] = dict(zip(columns, np.mean(values, axis=0)))
+        rows[label]["image AUROC sd"] = float(np.std([v[0] for v in values], ddof=1)) if len(values) > 1 else None
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = f"{study['category']} at {study['size']}x{study['size']} (seeds {', '.join(map(str, study['seeds']))})"
+    return df
+
+
+def patch_verdict(study: dict, table) -> str:
+    """What the committed patch study shows, from its numbers: the choices made, and the patch GAN against the
+    whole-image GAN and PCA; why a local model misses real defects is said only when both patch models lose."""
+    row = lambda key: table.loc[PATCH_ROWS[key][0]]  # noqa: E731
+    patch, patch_pca, pca, whole = row("selected"), row("pca_patches"), row("pca_whole_image"), row("whole_image_64")
+    chosen = sorted({r["selected_from"] for r in study["rows"]})
+    ties = sum(bool(r["tied"]) for r in study["rows"])
+    text = (f"Chosen on the synthetic defects: {', '.join(f'`{c}`' for c in chosen)}"
+            + (f" (a tie with another candidate in {ties} of {len(study['rows'])} seeds, broken by the candidate "
+               "order)" if ties else "") + ". ")
+    text += (f"On the test set, which chose nothing, the patch GAN reaches image AUROC {patch['image AUROC']:.3f} "
+             f"and pixel AUROC {patch['pixel AUROC']:.3f}, against {whole['image AUROC']:.3f} and "
+             f"{whole['pixel AUROC']:.3f} for the whole-image GAN and {pca['image AUROC']:.3f} and "
+             f"{pca['pixel AUROC']:.3f} for PCA at {study['size']}x{study['size']}. ")
+    if patch["image AUROC"] < whole["image AUROC"] and patch_pca["image AUROC"] < pca["image AUROC"]:
+        text += ("Both models that see only a crop, the GAN and PCA alike, fall below their whole-image "
+                 "counterparts: a model of local texture reconstructs a contamination or a broken rim as just "
+                 "more texture, so the residual stays low where the defect is (the figure below shows it). "
+                 "The planted defects, noise, lines and pasted patches, are not plausible textures, which is why "
+                 "they rated the patch scores well and could not warn of this.")
+    return text
+
+
+def show_patch_study(category: str = "bottle", size: int = 256, profile: str = "cpu", out_dir=None) -> None:
+    """Display a committed patch study (scripts/patch_study.py): provenance, the table, the verdict and the
+    figure of maps."""
+    from IPython.display import Image, Markdown, display
+
+    path = Path(out_dir or results_dir()) / profile / "studies" / f"patch_mvtec_{category}_{size}.json"
+    if not path.is_file():
+        display(Markdown(f"*The patch study of {category} at {size} x {size} ({profile} profile) is not "
+                         f"committed yet:* `python scripts/patch_study.py --profile {profile} --size {size}`."))
+        return
+    study = json.loads(path.read_text())
+    table = patch_study_table(study)
+    r = study["rows"][0]
+    display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {r['n_crops']:,} crops of "
+                     f"{study['patch']}x{study['patch']} px, {r['generator_steps']:,} generator steps, windows "
+                     f"every {study['stride']} px; written {study['date']} by `{study['command']}`."),
+            style_table(table), Markdown(patch_verdict(study, table)))
+    if path.with_suffix(".png").is_file():
+        display(Image(filename=str(path.with_suffix(".png")), width=760))
