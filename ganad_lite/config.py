@@ -13,6 +13,7 @@ import numpy as np
 INITS = ("he", "torch")  # weight initialisation schemes: He et al., or PyTorch's layer defaults
 ENCODER_MODES = ("berg", "izif", "berg+izif")  # how E is trained: see TrainConfig.encoder_mode
 ACTIVATIONS = ("relu", "leaky_relu")  # the generator's hidden nonlinearity: see TrainConfig.generator_activation
+LATENT_NORMS = ("none", "pixel")      # what the generator does to z first: see TrainConfig.latent_norm
 AUGMENTS = ("translation", "color", "cutout")   # DiffAugment operations for the critic's inputs
 ENCODER_FIELDS = ("izif_steps", "izif_kappa")   # shape only the izif encoder, not the GAN
 
@@ -101,6 +102,7 @@ class TrainConfig:
     seed: int = 0                   # weights, batches, z and eps all follow from it
     init: str = "he"                # weight initialisation: "he" (He et al.) or "torch" (PyTorch's defaults)
     generator_activation: str = "relu"  # "relu" (the thesis) or "leaky_relu" (slope 0.2: no unit can die)
+    latent_norm: str = "none"       # "none" (the thesis) or "pixel": G first scales z to unit RMS (ProGAN's pixel norm)
     amp: bool = False               # bf16 autocast (CUDA, and CPUs with native bf16)
     channels_last: bool = False     # channels-last memory format (CUDA only)
     compile: bool = False           # torch.compile the forwards without double backward (Trainer.compile)
@@ -126,6 +128,8 @@ class TrainConfig:
         if not isinstance(self.generator_activation, str) or self.generator_activation not in ACTIVATIONS:
             raise ConfigError(f"TrainConfig.generator_activation must be one of {ACTIVATIONS}, "
                               f"got {self.generator_activation!r}")
+        if not isinstance(self.latent_norm, str) or self.latent_norm not in LATENT_NORMS:
+            raise ConfigError(f"TrainConfig.latent_norm must be one of {LATENT_NORMS}, got {self.latent_norm!r}")
         if self.encoder_mode not in ENCODER_MODES:
             raise ConfigError(f"TrainConfig.encoder_mode must be one of {ENCODER_MODES}, got {self.encoder_mode!r}")
         self.izif_steps = _integer("izif_steps", self.izif_steps, low=1)
@@ -167,6 +171,8 @@ class TrainConfig:
             d.pop("augment")
         if d["generator_activation"] == "relu":
             d.pop("generator_activation")
+        if d["latent_norm"] == "none":
+            d.pop("latent_norm")
         return _hash(d)
 
     def encoder_key(self) -> str:

@@ -32,6 +32,17 @@ class Reshape(nn.Module):
         return f"shape={self.shape}"
 
 
+class PixelNorm(nn.Module):
+    """z / sqrt(mean(z^2) + eps) per sample (N, N_z): every code at unit RMS, so G reads only its direction."""
+
+    def __init__(self, eps: float = 1e-8):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * torch.rsqrt(z.square().mean(1, keepdim=True) + self.eps)
+
+
 class Crop(nn.Module):
     """Keep the top-left size x size pixels: (N, c, 8, 8) -> (N, c, 7, 7) in the 28x28 generator."""
 
@@ -122,31 +133,40 @@ def build_encoder(image_shape, latent_dim: int = 128, ndf: int = 64, init: str =
 
 
 def build_generator(image_shape, latent_dim: int = 128, ngf: int = 64, init: str = "he",
-                    activation: str = "relu") -> nn.Sequential:
+                    activation: str = "relu", latent_norm: str = "none") -> nn.Sequential:
     """Generator G: z (N, latent_dim) -> images (N, C, H, W) in [0, 1] (sigmoid output).
 
     activation: "relu" (the thesis) or "leaky_relu" (slope 0.2), after every hidden layer.
+    latent_norm: "none" (the thesis) or "pixel" (a PixelNorm first: G(c z) = G(z) for every c > 0).
     """
     c, size, _ = check_image_shape(image_shape)
     if activation not in ("relu", "leaky_relu"):
         raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {activation!r}")
+    if latent_norm not in ("none", "pixel"):
+        raise ValueError(f"latent_norm must be 'none' or 'pixel', got {latent_norm!r}")
     relu = ((lambda: nn.ReLU(inplace=True)) if activation == "relu"  # noqa: E731
             else (lambda: nn.LeakyReLU(0.2, inplace=True)))
+    first = [PixelNorm()] if latent_norm == "pixel" else []
     if size == 28:  # the thesis generator: 4 -> 8 (crop 7) -> 11 -> 28
         return initialise_(nn.Sequential(
-            nn.Linear(latent_dim, 4 * 4 * 4 * ngf), relu(), Reshape(4 * ngf, 4, 4),
+            *first, nn.Linear(latent_dim, 4 * 4 * 4 * ngf), relu(), Reshape(4 * ngf, 4, 4),
             nn.ConvTranspose2d(4 * ngf, 2 * ngf, 5), relu(), Crop(7),
             nn.ConvTranspose2d(2 * ngf, ngf, 5), relu(),
             nn.ConvTranspose2d(ngf, c, 8, stride=2), nn.Sigmoid()), init)
     n = _n_down(size)
     ch = ngf * min(2 ** (n - 1), 8)
-    layers = [nn.Linear(latent_dim, 4 * 4 * ch), relu(), Reshape(ch, 4, 4)]
+    layers = [*first, nn.Linear(latent_dim, 4 * 4 * ch), relu(), Reshape(ch, 4, 4)]
     for i in range(n - 1, 0, -1):  # 4 -> 8 -> ... -> size / 2
         ch_out = ngf * min(2 ** (i - 1), 8)
         layers += [nn.ConvTranspose2d(ch, ch_out, 5, stride=2, padding=2, output_padding=1), relu()]
         ch = ch_out
     layers += [nn.ConvTranspose2d(ch, c, 5, stride=2, padding=2, output_padding=1), nn.Sigmoid()]
     return initialise_(nn.Sequential(*layers), init)
+
+
+def latent_dim_of(generator: nn.Sequential) -> int:
+    """N_z of a generator built by build_generator: the input width of its first Linear."""
+    return next(m for m in generator if isinstance(m, nn.Linear)).in_features
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -21,6 +21,7 @@ from torch import nn
 
 from .images import as_float_images, check_images
 from .metrics import decide
+from .models import latent_dim_of
 from .structural import feature_residual, gms_map, ssim_map, ssim_window
 
 METHODS = ("encoder", "search", "hybrid")
@@ -202,7 +203,7 @@ def latent_search(generator: nn.Module, query: torch.Tensor, *, steps: int = 100
     otherwise `restarts` starts per image are drawn from N(0, I) and the best final fit is kept.
     Returns z_hat (N, N_z). The generator's weights are not changed.
     """
-    n, latent_dim = query.shape[0], generator[0].in_features
+    n, latent_dim = query.shape[0], latent_dim_of(generator)
     if init is None:
         z = torch.randn(n * restarts, latent_dim, device=query.device, generator=generator_rng)
     else:
@@ -260,7 +261,7 @@ def score_images(generator: nn.Module, encoder: nn.Module, images, *, method: st
     device = device or next(generator.parameters()).device
     image_shape = None
     if isinstance(generator[-1], nn.Sigmoid):  # the output shape is known from one cheap forward
-        image_shape = tuple(generator(torch.zeros(1, generator[0].in_features, device=device)).shape[1:])
+        image_shape = tuple(generator(torch.zeros(1, latent_dim_of(generator), device=device)).shape[1:])
     images = _query_images(images, image_shape)
     was_training = generator.training, encoder.training
     generator.eval()

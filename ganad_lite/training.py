@@ -74,7 +74,7 @@ class Trainer(GanSteps):
         torch.manual_seed(config.seed)  # weight initialisation
         c = config
         super().__init__(config, device, build_generator(c.image_shape, c.latent_dim, c.ngf, c.init,
-                                                         c.generator_activation).to(device),
+                                                         c.generator_activation, c.latent_norm).to(device),
                          build_critic(c.image_shape, c.ndf, c.init).to(device),
                          build_encoder(c.image_shape, c.latent_dim, c.ndf, c.init).to(device))
         self.rng = torch.Generator(device=self.device).manual_seed(c.seed + 1)  # batches, z and eps

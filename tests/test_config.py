@@ -88,3 +88,11 @@ def test_generator_activation_is_checked_and_keeps_old_keys_at_its_default():
     assert base.replace(generator_activation="leaky_relu").model_key() != base.model_key()
     with pytest.raises(ConfigError, match="generator_activation must be one of"):
         TrainConfig(generator_activation="tanh")
+
+
+def test_latent_norm_is_checked_and_keeps_old_keys_at_its_default():
+    base = TrainConfig()
+    assert base.replace(latent_norm="none").model_key() == base.model_key()
+    assert base.replace(latent_norm="pixel").model_key() != base.model_key()
+    with pytest.raises(ConfigError, match="latent_norm must be one of"):
+        TrainConfig(latent_norm="batch")

@@ -577,3 +577,11 @@ def test_search_scores_are_cached_by_images_weights_and_settings(mnist):
     assert len(list(det.run_dir.glob("scores-hybrid-*.npz"))) == len(files) + 1  # other settings: another file
     fresh = det.score_terms(images, method="hybrid", encoder="berg+izif", hybrid_steps=2, keep_maps=False)
     assert np.allclose(first.izif_score(), fresh.izif_score())  # the cache holds what scoring gives
+
+
+def test_latent_norm_study_names_an_unknown_experiment():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from latent_norm_study import main
+
+    with pytest.raises(SystemExit):
+        main(["--experiments", "mnist,svhn"])

@@ -5,7 +5,8 @@ import math
 
 from torch import nn
 
-from ganad_lite.models import build_critic, build_encoder, build_generator, count_parameters, he_init_, layer_table
+from ganad_lite.models import (build_critic, build_encoder, build_generator, count_parameters, he_init_, latent_dim_of,
+                               layer_table)
 
 
 def test_thesis_28x28_parameter_counts():
@@ -92,3 +93,19 @@ def test_leaky_generator_has_no_relu_and_the_same_shapes():
     assert leaky(torch.randn(3, 16)).shape == relu(torch.randn(3, 16)).shape == (3, 1, 28, 28)
     with pytest.raises(ValueError, match="activation must be"):
         build_generator((1, 28, 28), 16, 4, activation="gelu")
+
+
+def test_pixel_norm_generator_reads_only_the_direction_of_z():
+    for shape in ((1, 28, 28), (3, 32, 32)):
+        torch.manual_seed(0)
+        plain = build_generator(shape, 16, 4)
+        torch.manual_seed(0)
+        normed = build_generator(shape, 16, 4, latent_norm="pixel")
+        z = torch.randn(5, 16)
+        assert torch.allclose(normed(z), normed(0.1 * z), atol=1e-6)  # G(c z) = G(z)
+        assert not torch.allclose(plain(z), plain(0.1 * z), atol=1e-3)
+        unit = z / z.square().mean(1, keepdim=True).sqrt()
+        assert torch.allclose(normed(z), plain(unit), atol=1e-6)  # the same weights after the normalisation
+        assert latent_dim_of(normed) == latent_dim_of(plain) == 16
+    with pytest.raises(ValueError, match="latent_norm must be"):
+        build_generator((1, 28, 28), 16, 4, latent_norm="batch")
