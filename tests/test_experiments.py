@@ -585,3 +585,26 @@ def test_latent_norm_study_names_an_unknown_experiment():
 
     with pytest.raises(SystemExit):
         main(["--experiments", "mnist,svhn"])
+
+
+def test_option_study_table_averages_the_classes_and_names_the_choice(tmp_path):
+    from ganad_lite.experiments.display import choice_sentence
+
+    row = dict(normal_class=0, validation_auroc=0.8, test_auroc=0.9, test_auroc_L_n=0.7, test_auroc_L_o=0.5)
+    study = {"seeds": [0], "chosen": "none", "tied": [], "rows": {
+        "none": [row, {**row, "validation_auroc": 0.9}], "pixel": [{**row, "test_auroc_L_o": 0.7}] * 2}}
+    from ganad_lite.experiments.display import option_study_table
+
+    table = option_study_table(study)
+    assert table.loc["none", "AUROC on synthetic defects (chose)"] == pytest.approx(0.85)
+    assert table.loc["pixel", "test AUROC, L_o"] == pytest.approx(0.7)
+    assert "dead ReLU units" not in table.columns and "2 normal classes" in table.index.name
+    assert choice_sentence(study, "none") == "Chosen on the synthetic defects: **none** (the test set agrees)."
+    assert "pixel has the best image AUROC" in choice_sentence(study, "pixel")
+    folder = tmp_path / "cpu" / "studies"
+    folder.mkdir(parents=True)
+    study.update(hardware={"summary": "CPU"}, date="2026-12-02", command="python scripts/latent_norm_study.py")
+    (folder / "latent_norm_mnist.json").write_text(json.dumps(study))
+    command = "python scripts/latent_norm_study.py"
+    ex.show_option_study("latent_norm_mnist", command, out_dir=tmp_path)  # displays without error
+    ex.show_option_study("latent_norm_cifar10", command, out_dir=tmp_path)  # not committed: says so

@@ -134,6 +134,69 @@ def show_overview(profiles=("cpu", "full"), out_dir=None) -> dict:
     return committed
 
 
+def studies_dir(profile: str, out_dir=None) -> Path:
+    """Where a profile's committed studies are: results/<profile>/studies."""
+    return Path(out_dir or results_dir()) / profile / "studies"
+
+
+def committed_study(path: Path, what: str, command: str) -> dict | None:
+    """The committed study at `path` (a JSON file), or None after saying that it is missing and which command
+    makes it."""
+    from IPython.display import Markdown, display
+
+    if not path.is_file():
+        display(Markdown(f"*{what} is not committed yet:* `{command}`."))
+        return None
+    return json.loads(path.read_text())
+
+
+def choice_sentence(study: dict, best_test: str, best_pixel: str | None = None) -> str:
+    """What a study chose on the planted defects, and whether the test set (which chose nothing) agrees."""
+    best_pixel = best_pixel or best_test
+    agree = ("the test set agrees" if best_test == best_pixel == study["chosen"] else
+             f"on the test set, which chose nothing, {best_test} has the best image AUROC"
+             + (f" and {best_pixel} the best pixel AUROC" if best_pixel != best_test else ""))
+    if study.get("tied"):
+        return (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
+                f"so the default stays: **{study['chosen']}** ({agree}).")
+    return f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."
+
+
+OPTION_COLUMNS = {"validation_auroc": "AUROC on synthetic defects (chose)", "test_auroc": "test AUROC, selected",
+                  "test_auroc_L_n": "test AUROC, L_n", "test_auroc_L_o": "test AUROC, L_o",
+                  "test_auroc_source_mix": "test AUROC, source mix", "dead_unit_share": "dead ReLU units"}
+
+
+def option_study_table(study: dict):
+    """One row per setting of a committed training-option study (the generator's nonlinearity, the pixel norm
+    of z): the mean over its normal classes of what chose (AUROC on planted defects) and of the test figures."""
+    import pandas as pd
+
+    rows = {}
+    for name, runs in study["rows"].items():
+        rows[name] = {label: (float(np.mean(values)) if all(v is not None for v in values) else None)
+                      for key, label in OPTION_COLUMNS.items() if key in runs[0]
+                      for values in [[r[key] for r in runs]]}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    n = len(next(iter(study["rows"].values())))
+    df.index.name = f"setting (mean over {n} normal class{'es' if n > 1 else ''}, seed {study['seeds'][0]})"
+    return df
+
+
+def show_option_study(name: str, command: str, profile: str = "cpu", out_dir=None) -> None:
+    """Display a committed option study, results/<profile>/studies/<name>.json: provenance, table, choice.
+    command: what makes the study, said when it is not committed."""
+    from IPython.display import Markdown, display
+
+    path = studies_dir(profile, out_dir) / f"{name}.json"
+    if (study := committed_study(path, f"The study `{name}` ({profile} profile)", command)) is None:
+        return
+    table = option_study_table(study)
+    display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; written {study['date']} by "
+                     f"`{study['command']}`."), style_table(table),
+            Markdown(choice_sentence(study, table["test AUROC, selected"].idxmax())))
+
+
 def augment_study_table(study: dict):
     """One row per augmentation setting of a committed augmentation study: the mean over its seeds of the
     selected score's AUROC on planted defects (what chose), then its test figures (recorded, choosing nothing)."""
@@ -154,26 +217,16 @@ def show_augment_study(category: str = "bottle", size: int = 64, profile: str = 
     made on planted defects beside what the test set says, and the generated samples of each setting."""
     from IPython.display import Image, Markdown, display
 
-    path = Path(out_dir or results_dir()) / profile / "studies" / f"augment_mvtec_{category}_{size}.json"
-    if not path.is_file():
-        display(Markdown(f"*The augmentation study of {category} at {size} x {size} ({profile} profile) is not "
-                         f"committed yet:* `python scripts/augment_study.py --profile {profile} --size {size}`."))
+    path = studies_dir(profile, out_dir) / f"augment_mvtec_{category}_{size}.json"
+    what = f"The augmentation study of {category} at {size} x {size} ({profile} profile)"
+    if (study := committed_study(path, what, f"python scripts/augment_study.py --profile {profile}")) is None:
         return
-    study = json.loads(path.read_text())
     table = augment_study_table(study)
     best_test, best_pixel = table["test AUROC"].idxmax(), table["test pixel AUROC (SSIM)"].idxmax()
     display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {study['n_train']} training images, "
                      f"{study['epochs']} epochs of {study['generator_steps_per_epoch']} generator step(s); "
                      f"written {study['date']} by `{study['command']}`."), style_table(table))
-    agree = ("the test set agrees" if best_test == best_pixel == study["chosen"] else
-             f"on the test set, which chose nothing, {best_test} has the best image AUROC"
-             + (f" and {best_pixel} the best pixel AUROC" if best_pixel != best_test else ""))
-    if study.get("tied"):
-        choice = (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
-                  f"so the default stays: **{study['chosen']}** ({agree}).")
-    else:
-        choice = f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."
-    display(Markdown(choice))
+    display(Markdown(choice_sentence(study, best_test, best_pixel)))
     for png in sorted(path.parent.glob(f"{path.stem}_samples_*.png")):
         setting = png.stem.split("_samples_")[1]
         display(Markdown(f"Generated images, `{setting}`:"), Image(filename=str(png), width=400))
@@ -236,12 +289,10 @@ def show_patch_study(category: str = "bottle", size: int = 256, profile: str = "
     figure of maps."""
     from IPython.display import Image, Markdown, display
 
-    path = Path(out_dir or results_dir()) / profile / "studies" / f"patch_mvtec_{category}_{size}.json"
-    if not path.is_file():
-        display(Markdown(f"*The patch study of {category} at {size} x {size} ({profile} profile) is not "
-                         f"committed yet:* `python scripts/patch_study.py --profile {profile} --size {size}`."))
+    path = studies_dir(profile, out_dir) / f"patch_mvtec_{category}_{size}.json"
+    what = f"The patch study of {category} at {size} x {size} ({profile} profile)"
+    if (study := committed_study(path, what, f"python scripts/patch_study.py --size {size}")) is None:
         return
-    study = json.loads(path.read_text())
     table = patch_study_table(study)
     r = study["rows"][0]
     display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {r['n_crops']:,} crops of "
