@@ -138,7 +138,8 @@ def one_seed(seed: int, profile, args) -> tuple[dict, dict]:
     row["candidates"] = map_figures(labels, masks, gan_test, stitch(gan, split.val))
     row.update(seed=seed, selected_from=chosen, selection_auroc=on_defects, selected=row["candidates"][chosen],
                tied=[k for k in CANDIDATES if k != chosen and abs(on_defects[k] - on_defects[chosen]) < 1e-9])
-    row["thesis_encoder"] = map_figures(labels, masks, stitch(berg, split.test), stitch(berg, split.val))["residual_mean"]
+    thesis = map_figures(labels, masks, stitch(berg, split.test), stitch(berg, split.val))
+    row["thesis_encoder"] = thesis["residual_mean"]
     pca = PCABaseline(seed=seed).fit(split.train)
     pca_test, pca_maps = pca.reconstruction_error(split.test)
     row["pca_whole_image"] = test_figures(labels, masks, pca_test, pca.reconstruction_error(split.val)[0], pca_maps)
@@ -149,8 +150,8 @@ def one_seed(seed: int, profile, args) -> tuple[dict, dict]:
     row["whole_image_64"] = {k: v for k, v in whole.items() if k != "maps"}
     m = MAPS.index(CANDIDATES[chosen][0])
     pictures = {"images": split.test, "labels": labels, "masks": masks, "types": split.test_types,
-                f"patch GAN, {CANDIDATES[chosen][0]} map": gan_test[:, m], "whole-image 64x64 GAN, SSIM map": whole["maps"],
-                "PCA on patches, residual": pca_patch_test[:, 0]}
+                f"patch GAN, {CANDIDATES[chosen][0]} map": gan_test[:, m],
+                "whole-image 64x64 GAN, SSIM map": whole["maps"], "PCA on patches, residual": pca_patch_test[:, 0]}
     return row, pictures
 
 

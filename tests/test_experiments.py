@@ -608,3 +608,23 @@ def test_option_study_table_averages_the_classes_and_names_the_choice(tmp_path):
     command = "python scripts/latent_norm_study.py"
     ex.show_option_study("latent_norm_mnist", command, out_dir=tmp_path)  # displays without error
     ex.show_option_study("latent_norm_cifar10", command, out_dir=tmp_path)  # not committed: says so
+
+
+def test_studies_note_says_what_each_committed_study_chose(tmp_path):
+    folder = tmp_path / "cpu" / "studies"
+    folder.mkdir(parents=True)
+    assert "No studies committed" in ex.studies_note(out_dir=tmp_path)
+    row = dict(validation_auroc=0.80, test_auroc=0.9)
+    option = {"seeds": [0], "chosen": "pixel", "tied": [],
+              "rows": {"none": [row], "pixel": [{**row, "validation_auroc": 0.84, "test_auroc": 0.85}]}}
+    (folder / "latent_norm_cifar10.json").write_text(json.dumps(option))
+    augment = {"chosen": "none", "tied": ["none", "translation+color"], "rows": {
+        "none": [row], "translation+color": [{**row, "test_auroc": 0.95}]}}
+    (folder / "augment_mvtec_bottle_64.json").write_text(json.dumps(augment))
+    patch = {"category": "bottle", "size": 256, "seeds": [0], "rows": [_patch_row(0, 0.6)]}
+    (folder / "patch_mvtec_bottle_256.json").write_text(json.dumps(patch))
+    note = ex.studies_note(out_dir=tmp_path)
+    assert "`pixel` (by 0.040 over `none`, which the profiles keep)" in note and "none 0.900, pixel 0.850" in note
+    assert "a tie of none, translation+color, so the default" in note and "translation+color 0.950" in note
+    assert "scored at 256x256**: test image AUROC 0.600, against 0.880" in note and "0.950 for PCA" in note
+    assert "MNIST" not in note and "128x128" not in note  # only what is committed

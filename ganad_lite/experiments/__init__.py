@@ -15,7 +15,8 @@ discussion (the chapters' discussion paragraphs), figures, studies (class balanc
 contamination) and display (notebook helpers). Every public name is importable from this package.
 """
 from .discussion import (anomalous_share, balance_note, cifar10_pca_note, cifar10_thesis_note, contamination_note,
-                         floor_note, floor_verdict, gan_pca_note, mnist_threshold_note, mvtec_f1_note, quantile_note)
+                         floor_note, floor_verdict, gan_pca_note, mnist_threshold_note, mvtec_f1_note, quantile_note,
+                         studies_note)
 from .display import (augment_study_table, describe_split, patch_study_table, selection_table, show_augment_study,
                       show_committed, show_option_study, show_overview, show_patch_study)
 from .figures import (beyond_figures, by_type_figure, figures, histogram_figure, pick_examples, reconstruction_figure,
@@ -48,6 +49,6 @@ __all__ = [
     "profile_banner", "protocol_table", "provenance", "quantile_note", "quantile_study", "reconstruction_figure",
     "reproduce", "result_figures", "results_dir", "results_table", "run_cifar10", "run_experiment", "run_label",
     "run_mnist", "run_mvtec", "run_one", "sample_figure", "scrub_paths", "selection_table", "seed_means",
-    "show_augment_study", "show_committed", "show_option_study", "show_patch_study", "patch_study_table", "show_overview", "style_table", "thesis_operating_point", "thesis_table",
+    "show_augment_study", "studies_note", "show_committed", "show_option_study", "show_patch_study", "patch_study_table", "show_overview", "style_table", "thesis_operating_point", "thesis_table",
     "thesis_verdict", "trivial_f1_figure", "variant_figure", "variants_table",
 ]

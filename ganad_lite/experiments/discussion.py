@@ -178,3 +178,58 @@ def gan_pca_note(summary: dict, margin: float = 0.01) -> str:
     if profile == "smoke":
         text += " (Smoke profile: these numbers only show that the code runs.)"
     return text
+
+
+def _choice(study: dict, default: str, margins: dict[str, float]) -> str:
+    """'`none`', '`none` (a tie of ..., so the default)' or '`pixel` (by 0.004 over `none`, which the profiles
+    keep)': what the planted defects chose, from a study's per-setting validation AUROCs."""
+    chosen = study["chosen"]
+    if study.get("tied"):
+        return f"`{chosen}` (a tie of {', '.join(study['tied'])}, so the default)"
+    if chosen != default:
+        return f"`{chosen}` (by {margins[chosen] - margins[default]:.3f} over `{default}`, which the profiles keep)"
+    return f"`{chosen}`"
+
+
+def _option_line(title: str, study: dict) -> str:
+    """One bullet of `studies_note` for an option study: the choice, then the selected score's test AUROCs."""
+    from .display import option_study_table
+
+    table = option_study_table(study)
+    chose = table["AUROC on synthetic defects (chose)"].to_dict()
+    test = ", ".join(f"{k} {v:.3f}" for k, v in table["test AUROC, selected"].items())
+    return (f"- **{title}**: chosen on the synthetic defects: {_choice(study, table.index[0], chose)}; test AUROC "
+            f"of the selected score, which chose nothing: {test}.")
+
+
+def studies_note(profile: str = "cpu", out_dir=None) -> str:
+    """One bullet per committed study of ways past the thesis (results/<profile>/studies), from its numbers:
+    what the planted defects chose and what the test set says of every setting."""
+    from .display import PATCH_ROWS, committed_study, patch_study_table, studies_dir
+
+    folder, lines = studies_dir(profile, out_dir), []
+    options = {"activation_mnist": "generator nonlinearity, MNIST", "latent_norm_mnist": "pixel norm of z, MNIST",
+               "latent_norm_cifar10": "pixel norm of z, CIFAR-10"}
+    for stem, title in options.items():
+        if (folder / f"{stem}.json").is_file():
+            lines.append(_option_line(title, committed_study(folder / f"{stem}.json", title, "")))
+    augment = folder / "augment_mvtec_bottle_64.json"
+    if augment.is_file():
+        study = committed_study(augment, "", "")
+        mean = {k: {f: np.mean([r[f] for r in v]) for f in ("validation_auroc", "test_auroc")}
+                for k, v in study["rows"].items()}
+        chose = {k: m["validation_auroc"] for k, m in mean.items()}
+        test = ", ".join(f"{k} {m['test_auroc']:.3f}" for k, m in mean.items())
+        lines.append(f"- **DiffAugment, MVTec AD bottle 64x64**: chosen on the synthetic defects: "
+                     f"{_choice(study, 'none', chose)}; test image AUROC, which chose nothing: {test}.")
+    for size in (128, 256):
+        path = folder / f"patch_mvtec_bottle_{size}.json"
+        if path.is_file():
+            t = patch_study_table(committed_study(path, "", ""))["image AUROC"]
+            patch, whole, pca = (t[PATCH_ROWS[k][0]] for k in ("selected", "whole_image_64", "pca_whole_image"))
+            lines.append(f"- **32x32 patches, MVTec AD bottle scored at {size}x{size}**: test image AUROC "
+                         f"{patch:.3f}, against {whole:.3f} for the whole-image 64x64 GAN and {pca:.3f} for PCA "
+                         f"at {size}x{size}.")
+    if not lines:
+        return f"*No studies committed for the {profile} profile.*"
+    return f"Committed studies ({profile} profile, one seed unless the chapter says more):\n\n" + "\n".join(lines)

@@ -195,6 +195,11 @@ def show_option_study(name: str, command: str, profile: str = "cpu", out_dir=Non
     display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; written {study['date']} by "
                      f"`{study['command']}`."), style_table(table),
             Markdown(choice_sentence(study, table["test AUROC, selected"].idxmax())))
+    terms = [c for c in table.columns if c.startswith("test AUROC, ") and c != "test AUROC, selected"]
+    if terms:  # the single terms, setting by setting: e.g. whether L_o gains from the pixel norm
+        display(Markdown("Test AUROC by term, which chose nothing: " + "; ".join(
+            f"{c.removeprefix('test AUROC, ')} " + ", ".join(f"{k} {v:.3f}" for k, v in table[c].items())
+            for c in terms) + "."))
 
 
 def augment_study_table(study: dict):
@@ -257,7 +262,8 @@ def patch_study_table(study: dict):
         rows[label] = dict(zip(columns, np.mean(values, axis=0)))
         rows[label]["image AUROC sd"] = float(np.std([v[0] for v in values], ddof=1)) if len(values) > 1 else None
     df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = f"{study['category']} at {study['size']}x{study['size']} (seeds {', '.join(map(str, study['seeds']))})"
+    seeds = ", ".join(map(str, study["seeds"]))
+    df.index.name = f"{study['category']} at {study['size']}x{study['size']} (seeds {seeds})"
     return df
 
 
