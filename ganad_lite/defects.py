@@ -19,12 +19,13 @@ from .images import check_images
 
 DEFECT_KINDS = ("cutpaste", "scratch", "noise")
 AREA = (0.01, 0.10)  # range of the fraction of the image one defect covers
+SMALL_AREA = (0.002, 0.02)  # the harder set's range: a tenth to a fifth of that
 CANDIDATES = 8  # cut-paste draws this many patches and keeps the one that differs most from what it covers
 
 
-def _area(rng: np.random.Generator, h: int, w: int) -> float:
-    """A defect's area in pixels, uniform in AREA of the image."""
-    return rng.uniform(*AREA) * h * w
+def _area(rng: np.random.Generator, h: int, w: int, area: tuple[float, float]) -> float:
+    """A defect's area in pixels, uniform in `area` (fractions) of the image."""
+    return rng.uniform(*area) * h * w
 
 
 def _aspect(rng: np.random.Generator) -> float:
@@ -32,10 +33,11 @@ def _aspect(rng: np.random.Generator) -> float:
     return math.exp(rng.uniform(-math.log(2), math.log(2)))
 
 
-def _cut_paste(images: torch.Tensor, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _cut_paste(images: torch.Tensor, i: int, rng: np.random.Generator, area_range: tuple[float, float]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paste a rectangle of another image (of image i itself when the set has one image) into image i."""
     n, _, h, w = images.shape
-    area, aspect = _area(rng, h, w), _aspect(rng)
+    area, aspect = _area(rng, h, w, area_range), _aspect(rng)
     ph = int(np.clip(round(math.sqrt(area * aspect)), 1, h - 1))
     pw = int(np.clip(round(math.sqrt(area / aspect)), 1, w - 1))
     ty, tx = int(rng.integers(h - ph + 1)), int(rng.integers(w - pw + 1))
@@ -60,11 +62,12 @@ def _pixel_grid(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
                           indexing="ij")
 
 
-def _scratch(images: torch.Tensor, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _scratch(images: torch.Tensor, i: int, rng: np.random.Generator, area_range: tuple[float, float]
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw a straight line of width max(1, H / 64) pixels, centred on a pixel, in a contrasting colour."""
     _, c, h, w = images.shape
     width = max(1.0, h / 64)
-    length = min(_area(rng, h, w) / width, min(h, w) - 2.0)
+    length = min(_area(rng, h, w, area_range) / width, min(h, w) - 2.0)
     angle = rng.uniform(0.0, math.pi)
     dy, dx = math.sin(angle) * length / 2, math.cos(angle) * length / 2
     cy = int(rng.integers(math.ceil(abs(dy)), h - math.ceil(abs(dy))))  # both ends inside the image
@@ -82,10 +85,11 @@ def _scratch(images: torch.Tensor, i: int, rng: np.random.Generator) -> tuple[to
     return out, mask
 
 
-def _noise_blob(images: torch.Tensor, i: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _noise_blob(images: torch.Tensor, i: int, rng: np.random.Generator, area_range: tuple[float, float]
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace a rotated ellipse, centred on a pixel, by uniform noise in [0, 1] per pixel and channel."""
     _, c, h, w = images.shape
-    area, aspect = _area(rng, h, w), _aspect(rng)
+    area, aspect = _area(rng, h, w, area_range), _aspect(rng)
     a, b = math.sqrt(area * aspect / math.pi), math.sqrt(area / (aspect * math.pi))  # semi-axes
     reach = math.ceil(max(a, b))
     cy, cx = int(rng.integers(reach, h - reach)), int(rng.integers(reach, w - reach))
@@ -108,15 +112,18 @@ def _check_kinds(kinds) -> tuple[str, ...]:
     return kinds
 
 
-def plant_defects(images, seed: int, kinds=DEFECT_KINDS) -> tuple[torch.Tensor, torch.Tensor]:
+def plant_defects(images, seed: int, kinds=DEFECT_KINDS, area: tuple[float, float] = AREA
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One defect per image, of a kind drawn from `kinds`; deterministic for a seed.
 
-    images: (N, C, H, W) uint8 or float in [0, 1], square with H = W >= 8. Returns the defective images (same
-    dtype and shape; pixels outside the masks unchanged) and masks (N, H, W) uint8 in {0, 1}, 1 where the
-    defect was planted.
+    images: (N, C, H, W) uint8 or float in [0, 1], square with H = W >= 8. area: (low, high) fractions of the
+    image a defect covers. Returns the defective images (same dtype and shape; pixels outside the masks
+    unchanged) and masks (N, H, W) uint8 in {0, 1}, 1 where the defect was planted.
     """
     images = check_images(images, name="images to plant defects into")
     kinds = _check_kinds(kinds)
+    if not 0 < area[0] <= area[1] < 1:
+        raise ValueError(f"area must be (low, high) fractions with 0 < low <= high < 1, got {area}")
     h, w = images.shape[-2:]
     if h != w or h < 8:
         raise ValueError(f"defects are drawn in square images of at least 8x8 pixels, got {h}x{w}; "
@@ -126,7 +133,7 @@ def plant_defects(images, seed: int, kinds=DEFECT_KINDS) -> tuple[torch.Tensor, 
     rng = np.random.default_rng(seed)
     for i in range(source.shape[0]):
         kind = kinds[int(rng.integers(len(kinds)))]
-        out[i], mask = PLANTERS[kind](source, i, rng)  # cut-paste patches come from the untouched images
+        out[i], mask = PLANTERS[kind](source, i, rng, area)  # cut-paste patches come from the untouched images
         masks[i] = mask.to(torch.uint8)
     if images.dtype == torch.uint8:
         out = (out * 255).round_().clamp_(0, 255).to(torch.uint8)
@@ -153,3 +160,25 @@ def defect_validation_set(normal_images, seed: int, kinds=DEFECT_KINDS
     labels = torch.cat([torch.zeros(half, dtype=torch.int64), torch.ones(half, dtype=torch.int64)])
     masks = torch.cat([torch.zeros_like(masks), masks])
     return torch.cat([clean, defective]), labels.to(images.device), masks
+
+
+def small_defect_validation_set(normal_images, seed: int, copies: int = 3, kinds=DEFECT_KINDS,
+                                area: tuple[float, float] = SMALL_AREA
+                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A harder labelled validation set for few held-out normals: all N untouched (label 0), and `copies`
+    copies of each with one small defect (area, default 0.2-2% of the image; label 1).
+
+    With ten held-out images the half-and-half set of `defect_validation_set` has 25 normal-defect pairs and
+    large defects, so candidate scores often tie at AUROC 1; here there are N * N * copies pairs and each
+    defect sits on an image whose untouched twin is among the normals. Returns images (N (1 + copies), C, H,
+    W), labels and masks (N (1 + copies), H, W) uint8, as defect_validation_set does.
+    """
+    images = check_images(normal_images, name="normal images")
+    if images.shape[0] < 2 or copies < 1:
+        raise ValueError(f"need at least 2 normal images and copies >= 1, got {images.shape[0]} and {copies}")
+    rng = np.random.default_rng([seed, 5])
+    defective, masks = plant_defects(images.repeat(copies, 1, 1, 1), int(rng.integers(2 ** 32)), kinds, area)
+    n = images.shape[0]
+    labels = torch.cat([torch.zeros(n, dtype=torch.int64), torch.ones(n * copies, dtype=torch.int64)])
+    masks = torch.cat([torch.zeros(n, *masks.shape[1:], dtype=masks.dtype, device=masks.device), masks])
+    return torch.cat([images, defective]), labels.to(images.device), masks

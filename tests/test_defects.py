@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ganad_lite.defects import DEFECT_KINDS, defect_validation_set, plant_defects
+from ganad_lite.defects import DEFECT_KINDS, defect_validation_set, plant_defects, small_defect_validation_set
 
 
 def constant_images(n: int, size: int = 32, channels: int = 1) -> torch.Tensor:
@@ -89,3 +89,19 @@ def test_bad_inputs_are_refused():
         plant_defects(torch.rand(2, 1, 16, 32), seed=0)
     with pytest.raises(ValueError, match="at least 2"):
         defect_validation_set(constant_images(1), seed=0)
+
+
+def test_small_defect_set_keeps_every_normal_and_plants_small_defects_in_copies(tiny_images):
+    images, labels, masks = small_defect_validation_set(tiny_images, seed=0, copies=2)
+    n = len(tiny_images)
+    assert images.shape[0] == labels.shape[0] == masks.shape[0] == 3 * n
+    assert torch.equal(images[:n], tiny_images) and labels[:n].sum() == 0 and labels[n:].all()
+    h, w = tiny_images.shape[-2:]
+    share = masks[n:].flatten(1).float().mean(1)
+    assert share.max() <= 0.03 and share.min() > 0  # 0.2-2% of the image, up to pixel rounding
+    twin = images[n:] != tiny_images.repeat(2, 1, 1, 1)  # a copy differs from its twin only inside its mask
+    assert not (twin.any(1) & (masks[n:] == 0)).any()
+    again = small_defect_validation_set(tiny_images, seed=0, copies=2)[0]
+    assert torch.equal(images, again)
+    with pytest.raises(ValueError, match="area must be"):
+        plant_defects(tiny_images, seed=0, area=(0.2, 0.1))

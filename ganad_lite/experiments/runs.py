@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as gdata
+from ..defects import small_defect_validation_set
 from ..baselines import PCABaseline
 from ..detector import GANAD
 from ..device import hardware_info, pick_device
@@ -24,7 +25,7 @@ from ..profiles import Profile, get_profile
 from ..scoring import Scores, Standardizer
 from .figures import figures
 from .protocol import HEADLINE, PRIMARY, QUANTILE, THESIS, check_experiment
-from .variants import PIXEL_MAPS, SELECTED, VARIANTS, score_all, select_variant
+from .variants import PIXEL_MAPS, SELECTED, SELECTED_SMALL, VARIANTS, score_all, select_variant
 from .results import jsonable, scrub_paths
 from .search import search_metrics
 from .tables import results_table, variants_table
@@ -118,6 +119,8 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
     metrics = _evaluate_variants(labels, test, normal, masks)
     chosen, on_defects = select_variant(det, split.val, seed)
     metrics[SELECTED] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
+    chosen, on_defects = select_variant(det, split.val, seed, planted=small_defect_validation_set)
+    metrics[SELECTED_SMALL] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
     metrics.update(search_metrics(det, split, profile.search_steps, profile.search_restarts, seed))
     pca = PCABaseline(seed=seed).fit(split.train)
     pca_test, pca_maps = pca.reconstruction_error(split.test)
