@@ -613,9 +613,10 @@ def test_option_study_table_averages_the_classes_and_names_the_choice(tmp_path):
     table = option_study_table(study)
     assert table.loc["none", "AUROC on synthetic defects (chose)"] == pytest.approx(0.85)
     assert table.loc["pixel", "test AUROC, L_o"] == pytest.approx(0.7)
-    assert "dead ReLU units" not in table.columns and "2 normal classes" in table.index.name
+    assert "dead ReLU units" not in table.columns and "(2 normal classes, seed 0)" in table.index.name
     assert choice_sentence(study, "none") == "Chosen on the synthetic defects: **none** (the test set agrees)."
     assert "pixel has the best image AUROC" in choice_sentence(study, "pixel")
+    assert "pixel has the best test AUROC" in choice_sentence(study, "pixel", what="test AUROC")
     folder = tmp_path / "cpu" / "studies"
     folder.mkdir(parents=True)
     study.update(hardware={"summary": "CPU"}, date="2026-12-02", command="python scripts/latent_norm_study.py")
@@ -643,3 +644,13 @@ def test_studies_note_says_what_each_committed_study_chose(tmp_path):
     assert "a tie of none, translation+color, so the default" in note and "translation+color 0.950" in note
     assert "scored at 256x256**: test image AUROC 0.600, against 0.880" in note and "0.950 for PCA" in note
     assert "MNIST" not in note and "128x128" not in note  # only what is committed
+
+
+def test_studies_note_reports_the_selection_study(tmp_path):
+    folder = tmp_path / "cpu" / "studies"
+    folder.mkdir(parents=True)
+    mean = {"standard": {"ties": 6, "test_auroc_of_chosen": 0.872}, "small": {"ties": 0, "test_auroc_of_chosen": 0.944}}
+    (folder / "selection_mvtec.json").write_text(json.dumps({"n_runs": 6, "mean": mean}))
+    note = ex.studies_note(out_dir=tmp_path)
+    assert "(6 runs, a rule added after the test results were read): ties 6 -> 0" in note
+    assert "chosen candidate 0.872 -> 0.944" in note

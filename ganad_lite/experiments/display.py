@@ -154,11 +154,11 @@ def committed_study(path: Path, what: str, command: str) -> dict | None:
     return json.loads(path.read_text())
 
 
-def choice_sentence(study: dict, best_test: str, best_pixel: str | None = None) -> str:
+def choice_sentence(study: dict, best_test: str, best_pixel: str | None = None, what: str = "image AUROC") -> str:
     """What a study chose on the planted defects, and whether the test set (which chose nothing) agrees."""
     best_pixel = best_pixel or best_test
     agree = ("the test set agrees" if best_test == best_pixel == study["chosen"] else
-             f"on the test set, which chose nothing, {best_test} has the best image AUROC"
+             f"on the test set, which chose nothing, {best_test} has the best {what}"
              + (f" and {best_pixel} the best pixel AUROC" if best_pixel != best_test else ""))
     if study.get("tied"):
         return (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
@@ -183,7 +183,7 @@ def option_study_table(study: dict):
                       for values in [[r[key] for r in runs]]}
     df = pd.DataFrame.from_dict(rows, orient="index")
     n = len(next(iter(study["rows"].values())))
-    df.index.name = f"setting (mean over {n} normal class{'es' if n > 1 else ''}, seed {study['seeds'][0]})"
+    df.index.name = f"setting ({n} normal class{'es' if n > 1 else ''}, seed {study['seeds'][0]})"
     return df
 
 
@@ -198,7 +198,7 @@ def show_option_study(name: str, command: str, profile: str = "cpu", out_dir=Non
     table = option_study_table(study)
     display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; written {study['date']} by "
                      f"`{study['command']}`."), style_table(table),
-            Markdown(choice_sentence(study, table["test AUROC, selected"].idxmax())))
+            Markdown(choice_sentence(study, table["test AUROC, selected"].idxmax(), what="test AUROC")))
     terms = [c for c in table.columns if c.startswith("test AUROC, ") and c != "test AUROC, selected"]
     if terms:  # the single terms, setting by setting: e.g. whether L_o gains from the pixel norm
         display(Markdown("Test AUROC by term, which chose nothing: " + "; ".join(
