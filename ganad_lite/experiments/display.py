@@ -13,7 +13,7 @@ from .protocol import EXPERIMENTS, PRIMARY
 from .results import committed_results, load_results, provenance, result_figures, results_dir
 from .tables import (baselines_table, overview_table, pixel_table, run_label, style_table, thesis_table,
                      variants_table)
-from .variants import CANDIDATES, SELECTED, SELECTED_SMALL
+from .variants import CANDIDATES, SELECTED
 
 DEFECTS = "AUROC on synthetic defects (held-out normals)"
 
@@ -43,10 +43,6 @@ def selection_table(summary: dict):
         rows[label] = {("selected", "candidate"): m["selected_from"],
                        **{(DEFECTS, c): m["selection_auroc"].get(c, np.nan) for c in CANDIDATES},
                        ("test AUROC", "selected"): m["auroc"], ("test AUROC", "L_n"): r["metrics"][PRIMARY]["auroc"]}
-        if SELECTED_SMALL in r["metrics"]:  # the later rule: its choice and what it gave
-            small = r["metrics"][SELECTED_SMALL]
-            rows[label].update({("on small defects", "candidate"): small["selected_from"],
-                                ("on small defects", "test AUROC"): small["auroc"]})
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     df.index.name = "normal class, seed" if len(seeds) > 1 else f"normal class (seed {min(seeds)})"
