@@ -150,8 +150,8 @@ def one_seed(seed: int, profile, args) -> tuple[dict, dict]:
     row["whole_image_64"] = {k: v for k, v in whole.items() if k != "maps"}
     m = MAPS.index(CANDIDATES[chosen][0])
     pictures = {"images": split.test, "labels": labels, "masks": masks, "types": split.test_types,
-                f"patch GAN, {CANDIDATES[chosen][0]} map": gan_test[:, m],
-                "whole-image 64x64 GAN, SSIM map": whole["maps"], "PCA on patches, residual": pca_patch_test[:, 0]}
+                f"patch GAN: {CANDIDATES[chosen][0]}": gan_test[:, m], "64x64 GAN: SSIM": whole["maps"],
+                "patch PCA: residual": pca_patch_test[:, 0]}
     return row, pictures
 
 
@@ -174,7 +174,7 @@ def save_figure(pictures: dict, path, per_type: int = 1) -> None:
         panels += [(np.asarray(pictures[n][i]), "inferno", top[n], n) for n in names]
         for ax, (img, cmap, vmax, title) in zip(axes[r], panels):
             ax.imshow(img, cmap=cmap, vmin=0, vmax=vmax)
-            ax.set_title(title if r == 0 or cmap is None else "", fontsize=8)
+            ax.set_title(title.replace("_", " ") if r == 0 or cmap is None else "", fontsize=12)
             ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=90, bbox_inches="tight")
