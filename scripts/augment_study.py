@@ -25,6 +25,7 @@ from torchvision.utils import save_image
 from ganad_lite import get_profile, hardware_info
 from ganad_lite.config import generator_steps_per_epoch
 from ganad_lite.experiments import make_split, results_dir, run_one
+from ganad_lite.experiments.variants import best_ties
 
 SETTINGS = {"none": (), "translation+color": ("translation", "color"),
             "translation+color+cutout": ("translation", "color", "cutout")}
@@ -44,7 +45,7 @@ def study_row(run) -> dict:
 def choose(rows: dict, default: str = "none") -> dict:
     """The setting with the best mean validation AUROC, and every setting tied with it; ties keep the default."""
     mean = {k: sum(r["validation_auroc"] for r in v) / len(v) for k, v in rows.items()}
-    tied = [k for k, m in mean.items() if abs(m - max(mean.values())) < 1e-9]
+    tied = best_ties(mean)
     return {"chosen": default if default in tied else tied[0], "tied": tied if len(tied) > 1 else []}
 
 

@@ -36,6 +36,7 @@ from ganad_lite.config import generator_steps_per_epoch
 from ganad_lite.defects import defect_validation_set
 from ganad_lite.experiments import make_split, results_dir, run_one
 from ganad_lite.experiments.results import jsonable
+from ganad_lite.experiments.variants import best_ties
 from ganad_lite.experiments.protocol import QUANTILE
 from ganad_lite.metrics import au_pro, auroc, evaluate, pixel_auroc
 from ganad_lite.patches import random_crops, stitched_maps
@@ -137,7 +138,7 @@ def one_seed(seed: int, profile, args) -> tuple[dict, dict]:
     gan_test = stitch(gan, split.test)
     row["candidates"] = map_figures(labels, masks, gan_test, stitch(gan, split.val))
     row.update(seed=seed, selected_from=chosen, selection_auroc=on_defects, selected=row["candidates"][chosen],
-               tied=[k for k in CANDIDATES if k != chosen and abs(on_defects[k] - on_defects[chosen]) < 1e-9])
+               tied=[k for k in best_ties(on_defects) if k != chosen])
     thesis = map_figures(labels, masks, stitch(berg, split.test), stitch(berg, split.val))
     row["thesis_encoder"] = thesis["residual_mean"]
     pca = PCABaseline(seed=seed).fit(split.train)

@@ -27,22 +27,17 @@ from ganad_lite import get_profile, hardware_info
 from ganad_lite.defects import small_defect_validation_set
 from ganad_lite.experiments import make_split, results_dir, run_one
 from ganad_lite.experiments.runs import mvtec_keys
-from ganad_lite.experiments.variants import CANDIDATES, select_variant
+from ganad_lite.experiments.variants import CANDIDATES, best_ties, select_variant
 
 KEYS = {"mvtec": None, "mnist": list(range(10)), "cifar10": ["automobile"]}
-
-
-def ties(values: dict[str, float]) -> list[str]:
-    """The candidates tied at the best value."""
-    best = max(values.values())
-    return [k for k, v in values.items() if abs(v - best) < 1e-9]
 
 
 def judge(values: dict[str, float], test: dict[str, float]) -> dict:
     """What a validation set chose, its ties, the chosen candidate's test AUROC and the rank agreement."""
     chosen = max(values, key=values.get)  # the first in CANDIDATES order wins a tie, as in `selected`
     rho = spearmanr([values[c] for c in CANDIDATES], [test[c] for c in CANDIDATES]).statistic
-    return {"auroc_by_candidate": values, "chosen": chosen, "tied": ties(values) if len(ties(values)) > 1 else [],
+    tied = best_ties(values)
+    return {"auroc_by_candidate": values, "chosen": chosen, "tied": tied if len(tied) > 1 else [],
             "test_auroc_of_chosen": test[chosen], "spearman_with_test": None if np.isnan(rho) else float(rho)}
 
 

@@ -634,8 +634,9 @@ def test_studies_note_says_what_each_committed_study_chose(tmp_path):
     option = {"seeds": [0], "chosen": "pixel", "tied": [],
               "rows": {"none": [row], "pixel": [{**row, "validation_auroc": 0.84, "test_auroc": 0.85}]}}
     (folder / "latent_norm_cifar10.json").write_text(json.dumps(option))
-    augment = {"chosen": "none", "tied": ["none", "translation+color"], "rows": {
-        "none": [row], "translation+color": [{**row, "test_auroc": 0.95}]}}
+    pixel = dict(test_pixel_auroc_ssim=0.7, test_au_pro_ssim=0.5)  # what an augmentation study row also holds
+    augment = {"chosen": "none", "tied": ["none", "translation+color"], "seeds": [0], "rows": {
+        "none": [{**row, **pixel}], "translation+color": [{**row, **pixel, "test_auroc": 0.95}]}}
     (folder / "augment_mvtec_bottle_64.json").write_text(json.dumps(augment))
     patch = {"category": "bottle", "size": 256, "seeds": [0], "rows": [_patch_row(0, 0.6)]}
     (folder / "patch_mvtec_bottle_256.json").write_text(json.dumps(patch))

@@ -3,6 +3,7 @@ recall imply on each protocol, what the threshold, class-balance and contaminati
 GAN's scores beat the PCA baseline. Every function returns Markdown."""
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -205,27 +206,27 @@ def _option_line(title: str, study: dict) -> str:
 def studies_note(profile: str = "cpu", out_dir=None) -> str:
     """One bullet per committed study of ways past the thesis (results/<profile>/studies), from its numbers:
     what the planted defects chose and what the test set says of every setting."""
-    from .display import PATCH_ROWS, committed_study, patch_study_table, studies_dir
+    from .display import PATCH_ROWS, augment_study_table, patch_study_table, studies_dir
 
     folder, lines = studies_dir(profile, out_dir), []
+    read = lambda path: json.loads(path.read_text())  # noqa: E731
     options = {"activation_mnist": "generator nonlinearity, MNIST", "latent_norm_mnist": "pixel norm of z, MNIST",
                "latent_norm_cifar10": "pixel norm of z, CIFAR-10"}
     for stem, title in options.items():
         if (folder / f"{stem}.json").is_file():
-            lines.append(_option_line(title, committed_study(folder / f"{stem}.json", title, "")))
+            lines.append(_option_line(title, read(folder / f"{stem}.json")))
     augment = folder / "augment_mvtec_bottle_64.json"
     if augment.is_file():
-        study = committed_study(augment, "", "")
-        mean = {k: {f: np.mean([r[f] for r in v]) for f in ("validation_auroc", "test_auroc")}
-                for k, v in study["rows"].items()}
-        chose = {k: m["validation_auroc"] for k, m in mean.items()}
-        test = ", ".join(f"{k} {m['test_auroc']:.3f}" for k, m in mean.items())
+        study = read(augment)
+        table = augment_study_table(study)
+        chose = table["AUROC on synthetic defects (chose)"].to_dict()
+        test = ", ".join(f"{k} {v:.3f}" for k, v in table["test AUROC"].items())
         lines.append(f"- **DiffAugment, MVTec AD bottle 64x64**: chosen on the synthetic defects: "
                      f"{_choice(study, 'none', chose)}; test image AUROC, which chose nothing: {test}.")
     for size in (128, 256):
         path = folder / f"patch_mvtec_bottle_{size}.json"
         if path.is_file():
-            t = patch_study_table(committed_study(path, "", ""))["image AUROC"]
+            t = patch_study_table(read(path))["image AUROC"]
             patch, whole, pca = (t[PATCH_ROWS[k][0]] for k in ("selected", "whole_image_64", "pca_whole_image"))
             lines.append(f"- **32x32 patches, MVTec AD bottle scored at {size}x{size}**: test image AUROC "
                          f"{patch:.3f}, against {whole:.3f} for the whole-image 64x64 GAN and {pca:.3f} for PCA "
@@ -233,7 +234,7 @@ def studies_note(profile: str = "cpu", out_dir=None) -> str:
     for experiment in ("mvtec", "mnist"):
         path = folder / f"selection_{experiment}.json"
         if path.is_file():
-            m = committed_study(path, "", "")
+            m = read(path)
             std, small = m["mean"]["standard"], m["mean"]["small"]
             lines.append(f"- **small planted defects for the choice, {EXPERIMENT_NAMES[experiment]}** ({m['n_runs']} "
                          f"runs, a rule added after the test results were read): ties {std['ties']} -> "

@@ -10,7 +10,7 @@ import numpy as np
 from ..profiles import get_profile
 from .protocol import PRIMARY, THESIS, THESIS_WIDTH
 from .tables import run_label
-from .variants import CANDIDATES, SELECTED, SELECTED_SMALL, variant_label
+from .variants import CANDIDATES, SELECTED, SELECTED_SMALL, best_ties, variant_label
 
 if TYPE_CHECKING:
     from .runs import OneClassResult
@@ -152,11 +152,8 @@ def beyond_thesis_verdict(summary: dict) -> str:
 def tie_note(summary: dict) -> str:
     """' In k of n runs ...': how often the choice of `selected` was a tie on the planted defects, which the
     order of the candidate list then broke (empty when no choice was tied)."""
-    def is_tie(values: dict) -> bool:  # more than one candidate at the best AUROC
-        return sum(abs(v - max(values.values())) < 1e-9 for v in values.values()) > 1
-
     runs = summary["runs"]
-    tied = [r for r in runs if is_tie(r["metrics"][SELECTED]["selection_auroc"])]
+    tied = [r for r in runs if len(best_ties(r["metrics"][SELECTED]["selection_auroc"])) > 1]
     if not tied:
         return ""
     pairs = sorted({r["meta"]["n_val"] // 2 for r in tied})
@@ -171,8 +168,7 @@ def _small_set_note(runs: list[dict]) -> str:
     if not all(SELECTED_SMALL in r["metrics"] for r in runs):
         return ""
     small = [r["metrics"][SELECTED_SMALL] for r in runs]
-    tied = sum(sum(abs(v - max(m["selection_auroc"].values())) < 1e-9 for v in m["selection_auroc"].values()) > 1
-               for m in small)
+    tied = sum(len(best_ties(m["selection_auroc"])) > 1 for m in small)
     mean = lambda ms: float(np.mean([m["auroc"] for m in ms]))  # noqa: E731
     return (f" On the harder set of small planted defects (a rule added after the test results were read) the "
             f"choice was a tie in {tied} of {len(runs)} runs, and the chosen scores reach a mean test AUROC of "

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as gdata
-from ..defects import small_defect_validation_set
 from ..baselines import PCABaseline
+from ..defects import small_defect_validation_set
 from ..detector import GANAD
 from ..device import hardware_info, pick_device
 from ..metrics import au_pro, evaluate, pixel_auroc

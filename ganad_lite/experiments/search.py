@@ -23,7 +23,6 @@ SEARCH_VARIANTS: dict[str, Variant] = {
     "search": Variant("latent search: L_n (no encoder)", encoder="search"),
     "hybrid": Variant("hybrid, search from the berg+izif E: f-AnoGAN score", encoder="berg+izif", term="izif"),
 }
-METHOD = {"search": "search", "hybrid": "hybrid"}
 TERMS = ("residual", "origin", "z", "feature", "pixel_error")  # what a cached Scores keeps (no maps)
 
 
@@ -37,10 +36,11 @@ def _weights_hash(*modules) -> str:
 
 
 def cached_search_scores(detector, images, variant: str, steps: int, restarts: int, seed: int) -> Scores:
-    """Scores (no maps) of `images` by the variant's method, from the run folder when they were made before."""
+    """Scores (no maps) of `images` by the variant's method (its name: "search" or "hybrid"), from the run folder
+    when they were made before."""
     v = SEARCH_VARIANTS[variant]
     encoder = detector.encoders.get(v.encoder, detector.trainer.encoder) if v.encoder != "search" else None
-    kwargs = (dict(search_steps=steps, search_restarts=restarts) if METHOD[variant] == "search"
+    kwargs = (dict(search_steps=steps, search_restarts=restarts) if variant == "search"
               else dict(hybrid_steps=steps))
     key = "-".join([variant, data_fingerprint(images), _weights_hash(detector.generator, detector.critic,
                                                                     *([encoder] if encoder is not None else [])),
@@ -48,8 +48,8 @@ def cached_search_scores(detector, images, variant: str, steps: int, restarts: i
     path = None if detector.run_dir is None else detector.run_dir / f"scores-{key}.npz"
     if path is not None and path.is_file():
         with np.load(path) as f:
-            return Scores(**{k: f[k] for k in TERMS}, method=METHOD[variant])
-    s = detector.score_terms(images, method=METHOD[variant], encoder=None if encoder is None else v.encoder,
+            return Scores(**{k: f[k] for k in TERMS}, method=variant)
+    s = detector.score_terms(images, method=variant, encoder=None if encoder is None else v.encoder,
                              keep_maps=False, seed=seed, **kwargs)
     if path is not None:
         tmp = path.with_suffix(".tmp.npz")

@@ -80,6 +80,12 @@ def score_all(detector, images, structural: bool = True, **kwargs) -> dict[str, 
             for e in ENCODERS}
 
 
+def best_ties(values: dict[str, float]) -> list[str]:
+    """Every key whose value equals the best one (to 1e-9): more than one means the choice was a tie."""
+    best = max(values.values())
+    return [k for k, v in values.items() if abs(v - best) < 1e-9]
+
+
 def select_variant(detector, normal_images, seed: int = 0, planted=defect_validation_set
                    ) -> tuple[str, dict[str, float]]:
     """The candidate with the best AUROC on held-out normals, half of them with planted defects, and every
