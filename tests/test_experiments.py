@@ -16,6 +16,7 @@ from ganad_lite import metrics
 from ganad_lite.baselines import PCABaseline
 from ganad_lite.data import make_synthetic_mvtec
 from ganad_lite.experiments.display import DEFECTS
+from ganad_lite.experiments.scorecache import cached_score_terms
 from ganad_lite.experiments.search import SEARCH_VARIANTS, cached_search_scores
 from ganad_lite.experiments.variants import CANDIDATES, SELECTED, score_all
 from ganad_lite.profiles import Profile
@@ -592,6 +593,31 @@ def test_search_scores_are_cached_by_images_weights_and_settings(mnist):
     assert len(list(det.run_dir.glob("scores-hybrid-*.npz"))) == len(files) + 1  # other settings: another file
     fresh = det.score_terms(images, method="hybrid", encoder="berg+izif", hybrid_steps=2, keep_maps=False)
     assert np.allclose(first.izif_score(), fresh.izif_score())  # the cache holds what scoring gives
+
+
+def test_run_scores_are_cached_with_maps_and_keyed_by_weights_and_options(mnist):
+    det = mnist.runs[0].detector
+    images = mnist.runs[0].split.test[:5]
+    before = set(det.run_dir.glob("scores-berg_izif-*.npz"))
+    first = cached_score_terms(det, images, "berg+izif", structural=True, keep_recon=True)
+    written = set(det.run_dir.glob("scores-berg_izif-*.npz")) - before
+    again = cached_score_terms(det, images, "berg+izif", structural=True, keep_recon=True)
+    assert len(written) == 1 and set(det.run_dir.glob("scores-berg_izif-*.npz")) - before == written
+    for name in ("residual", "origin", "z", "maps", "recon", "feature", "pixel_error"):
+        assert np.array_equal(getattr(first, name), getattr(again, name)), name
+    assert np.array_equal(first.map("gms"), again.map("gms")) and again.standardizer is det.standardizer
+    cached_score_terms(det, images, "berg+izif", structural=False)  # other options: another file
+    assert len(set(det.run_dir.glob("scores-berg_izif-*.npz")) - before) == 2
+    fresh = det.score_terms(images, encoder="berg+izif", structural=True)
+    assert np.allclose(fresh.map("ssim"), again.map("ssim")) and np.allclose(fresh.residual, again.residual)
+    with torch.no_grad():
+        next(det.encoders["berg+izif"].parameters()).add_(0.01)  # new weights: the old file is not read
+    try:
+        moved = cached_score_terms(det, images, "berg+izif", structural=True, keep_recon=True)
+        assert not np.array_equal(moved.z, first.z)
+    finally:
+        with torch.no_grad():
+            next(det.encoders["berg+izif"].parameters()).sub_(0.01)
 
 
 def test_latent_norm_study_names_an_unknown_experiment():

@@ -7,6 +7,12 @@ import ganad_lite.losses
 from ganad_lite import toy
 
 
+@pytest.fixture(autouse=True)
+def _run_cache(tmp_path, monkeypatch):
+    """Each test keeps its toy runs in its own run cache."""
+    monkeypatch.setenv("GANAD_RUNS", str(tmp_path))
+
+
 def test_ring_shapes_and_modes():
     x = toy.ring_of_gaussians(800, modes=8, radius=2.0, std=0.05, seed=3)
     assert x.shape == (800, 2) and x.dtype == torch.float32
@@ -48,7 +54,7 @@ def test_unknown_loss_and_bad_data_are_rejected():
 def test_train_toy_gan_records_and_is_deterministic(loss):
     data = toy.ring_of_gaussians(500, seed=0)
     kw = dict(loss=loss, steps=6, snapshot_every=3, batch_size=32, hidden=16, depth=2, n_samples=40, n_eval=30, seed=4)
-    a, b = toy.train_toy_gan(data, **kw), toy.train_toy_gan(data, **kw)
+    a, b = toy.train_toy_gan(data, **kw), toy.train_toy_gan(data, cache=False, **kw)
     assert a.snapshot_steps == [0, 3, 6]
     assert len(a.samples) == len(a.grad_norms) == 3
     assert a.samples[0].shape == (40, 2) and a.grad_norms[0].shape == (30,)
@@ -59,6 +65,41 @@ def test_train_toy_gan_records_and_is_deterministic(loss):
     c = toy.train_toy_gan(data, **{**kw, "seed": 5})
     assert not np.array_equal(a.samples[-1], c.samples[-1])
     assert a.sample(9).shape == (9, 2)
+
+
+def test_toy_runs_are_cached_by_settings_points_and_code(tmp_path, monkeypatch):
+    data = toy.ring_of_gaussians(300, seed=0)
+    kw = dict(loss="wgan_gp", steps=4, snapshot_every=2, batch_size=32, hidden=8, depth=2, n_samples=20, n_eval=10)
+    first = toy.train_toy_gan(data, **kw)
+    files = sorted((tmp_path / "toy").glob("gan-wgan_gp-*.pt"))
+    monkeypatch.setattr(toy.training, "_run_steps", lambda *a, **k: pytest.fail("trained again"))
+    kept = toy.train_toy_gan(data, **kw)  # read back: no training step runs
+    assert sorted((tmp_path / "toy").glob("*.pt")) == files and len(files) == 1
+    for x, y in zip(first.samples + first.grad_norms, kept.samples + kept.grad_norms):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_equal(first.history, kept.history)
+    assert kept.settings == first.settings and kept.seconds == first.seconds
+    np.testing.assert_array_equal(first.sample(5), kept.sample(5))  # the networks themselves came back
+    with pytest.raises(pytest.fail.Exception):
+        toy.train_toy_gan(data, **{**kw, "seed": 1})  # another setting: trained, not read
+    with pytest.raises(pytest.fail.Exception):
+        toy.train_toy_gan(data + 0.01, **kw)  # other points: trained, not read
+    files[0].write_bytes(b"not a checkpoint")
+    with pytest.raises(pytest.fail.Exception):
+        toy.train_toy_gan(data, **kw)  # a damaged file is trained again, never a crash
+
+
+def test_toy_critic_runs_are_cached(tmp_path, monkeypatch):
+    real = toy.ring_of_gaussians(200, seed=0)
+    kw = dict(loss="wgan_clip", steps=3, hidden=8, depth=1, batch_size=32, n_eval=16)
+    first = toy.train_toy_critic(real, real + 1.0, **kw)
+    monkeypatch.setattr(toy.training, "_run_steps", lambda *a, **k: pytest.fail("trained again"))
+    kept = toy.train_toy_critic(real, real + 1.0, **kw)
+    assert kept.critic_loss == first.critic_loss and kept.generator_grad == first.generator_grad
+    np.testing.assert_array_equal(toy.layer_gradient_norms(first.critic, real[:8]),
+                                  toy.layer_gradient_norms(kept.critic, real[:8]))
+    with pytest.raises(pytest.fail.Exception):
+        toy.train_toy_critic(real, real + 2.0, **kw)  # other fake points: trained again
 
 
 def test_clipping_keeps_weights_in_range():

@@ -7,14 +7,11 @@ the images, the weights and the search settings, so a rebuild does not search ag
 """
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
-
 from ..detector import data_fingerprint
 from ..metrics import evaluate
 from ..scoring import Scores
 from .protocol import QUANTILE
+from .scorecache import load_scores, save_scores, weights_hash
 from .variants import Variant
 
 SEARCH_TEST = 300  # test images a run searches for (all of a smaller test set)
@@ -23,16 +20,6 @@ SEARCH_VARIANTS: dict[str, Variant] = {
     "search": Variant("latent search: L_n (no encoder)", encoder="search"),
     "hybrid": Variant("hybrid, search from the berg+izif E: f-AnoGAN score", encoder="berg+izif", term="izif"),
 }
-TERMS = ("residual", "origin", "z", "feature", "pixel_error")  # what a cached Scores keeps (no maps)
-
-
-def _weights_hash(*modules) -> str:
-    h = hashlib.sha1()
-    for m in modules:
-        for name, t in m.state_dict().items():
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
 
 
 def cached_search_scores(detector, images, variant: str, steps: int, restarts: int, seed: int) -> Scores:
@@ -42,19 +29,16 @@ def cached_search_scores(detector, images, variant: str, steps: int, restarts: i
     encoder = detector.encoders.get(v.encoder, detector.trainer.encoder) if v.encoder != "search" else None
     kwargs = (dict(search_steps=steps, search_restarts=restarts) if variant == "search"
               else dict(hybrid_steps=steps))
-    key = "-".join([variant, data_fingerprint(images), _weights_hash(detector.generator, detector.critic,
-                                                                    *([encoder] if encoder is not None else [])),
+    key = "-".join([variant, data_fingerprint(images), weights_hash(detector.generator, detector.critic,
+                                                                   *([encoder] if encoder is not None else [])),
                     f"{steps}x{restarts}", str(seed)])
     path = None if detector.run_dir is None else detector.run_dir / f"scores-{key}.npz"
     if path is not None and path.is_file():
-        with np.load(path) as f:
-            return Scores(**{k: f[k] for k in TERMS}, method=variant)
+        return load_scores(path, variant)
     s = detector.score_terms(images, method=variant, encoder=None if encoder is None else v.encoder,
                              keep_maps=False, seed=seed, **kwargs)
     if path is not None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{k: getattr(s, k) for k in TERMS})
-        tmp.replace(path)  # atomic: a half-written file is never read
+        save_scores(path, s)
     return s
 
 

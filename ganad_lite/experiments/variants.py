@@ -16,6 +16,7 @@ from ..defects import defect_validation_set
 from ..metrics import auroc
 from ..scoring import Scores
 from ..structural import reduce_map
+from .scorecache import cached_score_terms
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def variant_label(name: str, selected_from: str | None = None) -> str:
 
 def score_all(detector, images, structural: bool = True, **kwargs) -> dict[str, Scores]:
     """Scores of `images` under every encoder the variants use (berg+izif with structural maps)."""
-    return {e: detector.score_terms(images, encoder=e, structural=structural and e == "berg+izif", **kwargs)
+    return {e: cached_score_terms(detector, images, e, structural=structural and e == "berg+izif", **kwargs)
             for e in ENCODERS}
 
 
@@ -94,7 +95,7 @@ def select_variant(detector, normal_images, seed: int = 0, planted=defect_valida
     images, labels, _ = planted(normal_images, seed)
     labels = labels.cpu().numpy()
     encoders = {VARIANTS[c].encoder for c in CANDIDATES}  # only what the candidates read
-    scores = {e: detector.score_terms(images, encoder=e, structural=e == "berg+izif", keep_maps=True)
+    scores = {e: cached_score_terms(detector, images, e, structural=e == "berg+izif", keep_maps=True)
               for e in encoders}
     values = {name: auroc(labels, VARIANTS[name].image_scores(scores[VARIANTS[name].encoder]))
               for name in CANDIDATES}

@@ -13,6 +13,7 @@ from torch import nn
 
 from .. import losses
 from ..profiles import get_profile
+from .cache import load_toy_run, save_toy_run, toy_run_path
 from .nets import (check_loss, clip_weights, critic_gradient_norms, critic_objective, generator_gradient_norm,
                    generator_loss, mlp)
 
@@ -106,7 +107,7 @@ def train_toy_gan(data: torch.Tensor, loss: str = "wgan_gp", steps: int | None =
                   batch_size: int = 256, latent_dim: int = 2, hidden: int = 64, depth: int = 3,
                   critic_hidden: int | None = None, critic_depth: int | None = None, critic_lr: float | None = None,
                   seed: int = 0, snapshot_every: int | None = None, n_samples: int = 512, n_eval: int = 512,
-                  progress: bool = False) -> ToyRun:
+                  progress: bool = False, cache: bool = True) -> ToyRun:
     """Train an MLP generator (latent_dim -> 2) against an MLP critic (2 -> 1) on points `data` (N, 2).
 
     steps: generator steps (default: `default_steps("gan")` for the active profile). Each generator step
@@ -116,6 +117,8 @@ def train_toy_gan(data: torch.Tensor, loss: str = "wgan_gp", steps: int | None =
     layers of width `hidden`; the critic the same unless critic_hidden / critic_depth are given, and it
     learns at critic_lr (default: lr).
     snapshot_every: generator steps between snapshots (default: steps // 4).
+    cache: read the run from the run cache (GANAD_RUNS, under toy/) when these settings and points were
+    trained before, and keep it there if not; False trains every time.
     """
     check_loss(loss)
     data = torch.as_tensor(data, dtype=torch.float32)
@@ -133,6 +136,9 @@ def train_toy_gan(data: torch.Tensor, loss: str = "wgan_gp", steps: int | None =
                     critic_lr=critic_lr, betas=tuple(betas), batch_size=batch_size, latent_dim=latent_dim,
                     hidden=hidden, depth=depth, critic_hidden=critic_hidden, critic_depth=critic_depth,
                     seed=seed, snapshot_every=snapshot_every, profile=get_profile().name)
+    path = toy_run_path("gan", {**settings, "n_samples": n_samples, "n_eval": n_eval}, data) if cache else None
+    if path is not None and path.is_file() and (kept := load_toy_run(path, ToyRun)) is not None:
+        return kept
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -179,6 +185,8 @@ def train_toy_gan(data: torch.Tensor, loss: str = "wgan_gp", steps: int | None =
         run.history["wasserstein"].append(float(out["wasserstein"].detach()) if "wasserstein" in out else float("nan"))
 
     run.seconds = _run_steps(steps, snapshot_every, step, snapshot, f"toy {loss}", progress)
+    if path is not None:
+        save_toy_run(path, run)
     return run
 
 
@@ -206,12 +214,14 @@ class ToyCriticRun:
 def train_toy_critic(real: torch.Tensor, fake: torch.Tensor, loss: str = "wgan_gp", steps: int | None = None,
                      clip: float = 0.01, gp_weight: float = 10.0, lr: float = 2e-3, betas=(0.5, 0.9),
                      batch_size: int = 256, hidden: int = 64, depth: int = 3, seed: int = 0,
-                     snapshot_every: int | None = None, n_eval: int = 512, progress: bool = False) -> ToyCriticRun:
+                     snapshot_every: int | None = None, n_eval: int = 512, progress: bool = False,
+                     cache: bool = True) -> ToyCriticRun:
     """Train a critic (d -> 1 MLP) to separate fixed real points (N, d) from fixed fake points (M, d).
 
     This is the inner maximisation of each game with the generator frozen: the critic's optimum is what
     the generator would learn from. loss picks the critic's objective (the two GAN losses share the
     cross-entropy discriminator). steps default: `default_steps("critic")` for the active profile.
+    cache: as in `train_toy_gan`.
     """
     check_loss(loss)
     real, fake = torch.as_tensor(real, dtype=torch.float32), torch.as_tensor(fake, dtype=torch.float32)
@@ -222,6 +232,10 @@ def train_toy_critic(real: torch.Tensor, fake: torch.Tensor, loss: str = "wgan_g
     snapshot_every = max(1, steps // 10) if snapshot_every is None else int(snapshot_every)
     settings = dict(loss=loss, steps=steps, clip=clip, gp_weight=gp_weight, lr=lr, betas=tuple(betas),
                     batch_size=batch_size, hidden=hidden, depth=depth, seed=seed, profile=get_profile().name)
+    path = toy_run_path("critic", {**settings, "snapshot_every": snapshot_every, "n_eval": n_eval}, real, fake
+                        ) if cache else None
+    if path is not None and path.is_file() and (kept := load_toy_run(path, ToyCriticRun)) is not None:
+        return kept
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         critic = mlp(real.shape[1], 1, hidden, depth)
@@ -256,4 +270,6 @@ def train_toy_critic(real: torch.Tensor, fake: torch.Tensor, loss: str = "wgan_g
             clip_weights(critic, clip)
 
     run.seconds = _run_steps(steps, snapshot_every, step, snapshot, f"critic {loss}", progress)
+    if path is not None:
+        save_toy_run(path, run)
     return run

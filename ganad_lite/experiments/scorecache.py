@@ -1,0 +1,73 @@
+"""Scores of a run kept in its run folder, so that a rebuild reads them instead of scoring the images again.
+
+A cached file is keyed by everything the scores depend on: the images, the weights of the generator, critic and
+encoder, the scoring method and options, and the source of the modules that compute them (scoring, structural
+maps, models). Any change to one of them gives a new key, so a stale file is never read.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import models, scoring, structural
+from ..checkpoint import atomic_write
+from ..detector import data_fingerprint
+from ..scoring import Scores
+
+ARRAYS = ("residual", "origin", "z", "maps", "recon", "feature", "pixel_error")  # the Scores fields kept
+MAPS = ("ssim", "gms")                                                          # its structural maps
+
+
+def weights_hash(*modules) -> str:
+    """Short hash of the parameter and buffer names and values of `modules`."""
+    h = hashlib.sha1()
+    for m in modules:
+        for name, t in m.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """Short hash of the source that turns weights and images into scores."""
+    source = "".join(inspect.getsource(m) for m in (scoring, structural, models))
+    return hashlib.sha1(source.encode()).hexdigest()[:12]
+
+
+def save_scores(path: Path, scores: Scores) -> None:
+    """Write every array of `scores` to `path` (.npz, atomically: a half-written file is never read)."""
+    arrays = {k: getattr(scores, k) for k in ARRAYS if getattr(scores, k) is not None}
+    arrays.update({f"map_{k}": v for k, v in (scores.structural or {}).items()})
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_scores(path: Path, method: str, standardizer=None) -> Scores:
+    """The Scores that `save_scores` wrote to `path`."""
+    with np.load(path) as f:
+        kept = {k: f[k] for k in ARRAYS if k in f.files}
+        maps = {k: f[f"map_{k}"] for k in MAPS if f"map_{k}" in f.files} or None
+    return Scores(**kept, method=method, standardizer=standardizer, structural=maps)
+
+
+def cached_score_terms(detector, images, encoder: str = "berg", **options) -> Scores:
+    """`detector.score_terms(images, encoder=encoder, **options)` with the encoder method, read from the run
+    folder when the same images were scored by the same weights and code before (and written there if not).
+    A detector without a run folder scores every time."""
+    if detector.run_dir is None:
+        return detector.score_terms(images, encoder=encoder, **options)
+    t = detector.trainer
+    weights = weights_hash(t.generator, t.critic, detector.encoders.get(encoder, t.encoder))
+    settings = json.dumps(options, sort_keys=True)
+    key = hashlib.sha1(f"{encoder}{settings}{weights}{code_hash()}".encode()).hexdigest()[:12]
+    path = detector.run_dir / f"scores-{encoder.replace('+', '_')}-{data_fingerprint(images)}-{key}.npz"
+    if path.is_file():
+        return load_scores(path, "encoder", detector.standardizer)
+    s = detector.score_terms(images, encoder=encoder, **options)
+    save_scores(path, s)
+    return s
