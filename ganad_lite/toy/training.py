@@ -42,7 +42,8 @@ class ToyRun:
     samples: one (n_samples, 2) array of G(z) per snapshot, always for the same fixed z.
     grad_norms: one (n_eval,) array per snapshot of ||grad D(x_hat)||_2 at interpolates x_hat between fixed
     real and fake points. history: per generator step, critic_loss and generator_loss (and wasserstein for
-    WGAN losses). settings: every argument of the run.
+    WGAN losses). settings: every argument of the run. seconds: the training's wall time (measured when it
+    trained, also for a run read back from the cache).
     """
 
     loss: str
@@ -197,7 +198,8 @@ class ToyCriticRun:
     snapshot_steps: critic steps of the snapshots (0 = untrained). At each snapshot: critic_loss (on fixed
     evaluation points), grad_norms ((n_eval,) ||grad D|| at interpolates), and generator_grad: for each
     generator loss ("saturating", "non_saturating", "wasserstein" = -D), the mean over fake points of
-    ||d loss_G / d x_fake||_2 -- how strong a push a generator would get from this critic.
+    ||d loss_G / d x_fake||_2 -- how strong a push a generator would get from this critic. seconds: as in
+    ToyRun.
     """
 
     loss: str
