@@ -615,6 +615,8 @@ def test_run_scores_are_cached_with_maps_and_keyed_by_weights_and_options(mnist)
     try:
         moved = cached_score_terms(det, images, "berg+izif", structural=True, keep_recon=True)
         assert not np.array_equal(moved.z, first.z)
+        now = set(det.run_dir.glob("scores-berg_izif-*.npz")) - before
+        assert len(now) == 2 and not written & now  # the file of the old weights was replaced, not kept beside
     finally:
         with torch.no_grad():
             next(det.encoders["berg+izif"].parameters()).sub_(0.01)

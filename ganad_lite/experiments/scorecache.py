@@ -1,8 +1,10 @@
 """Scores of a run kept in its run folder, so that a rebuild reads them instead of scoring the images again.
 
 A cached file is keyed by everything the scores depend on: the images, the weights of the generator, critic and
-encoder, the scoring method and options, and the source of the modules that compute them (scoring, structural
-maps, models). Any change to one of them gives a new key, so a stale file is never read.
+encoder, the scoring options, the device and mixed precision, and the source of the modules that compute them
+(scoring, structural maps, models) with the torch and kornia versions. Any change to one of them gives a new
+key, so a stale file is never read; writing a new file deletes the one it replaces (the same images and options
+scored with older weights or code).
 """
 from __future__ import annotations
 
@@ -33,11 +35,18 @@ def weights_hash(*modules) -> str:
     return h.hexdigest()[:12]
 
 
+def _short(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 @lru_cache(maxsize=1)
 def code_hash() -> str:
-    """Short hash of the source that turns weights and images into scores."""
+    """Short hash of the source that turns weights and images into scores, and of the libraries it calls."""
+    import kornia
+    import torch
+
     source = "".join(inspect.getsource(m) for m in (scoring, structural, models))
-    return hashlib.sha1(source.encode()).hexdigest()[:12]
+    return _short(f"{source}{torch.__version__}{kornia.__version__}")
 
 
 def save_scores(path: Path, scores: Scores) -> None:
@@ -58,16 +67,22 @@ def load_scores(path: Path, method: str, standardizer=None) -> Scores:
 def cached_score_terms(detector, images, encoder: str = "berg", **options) -> Scores:
     """`detector.score_terms(images, encoder=encoder, **options)` with the encoder method, read from the run
     folder when the same images were scored by the same weights and code before (and written there if not).
-    A detector without a run folder scores every time."""
+    A detector without a run folder scores every time. options: keyword arguments of `score_images`, plain
+    values (they are part of the key)."""
     if detector.run_dir is None:
         return detector.score_terms(images, encoder=encoder, **options)
     t = detector.trainer
     weights = weights_hash(t.generator, t.critic, detector.encoders.get(encoder, t.encoder))
-    settings = json.dumps(options, sort_keys=True)
-    key = hashlib.sha1(f"{encoder}{settings}{weights}{code_hash()}".encode()).hexdigest()[:12]
-    path = detector.run_dir / f"scores-{encoder.replace('+', '_')}-{data_fingerprint(images)}-{key}.npz"
+    where = f"{t.device.type}-amp{detector.config.amp}"  # a GPU's (bf16) scores are not the CPU's
+    asked = _short(f"{encoder}{json.dumps(options, sort_keys=True)}{where}")
+    state = _short(weights + code_hash())
+    stem = f"scores-{encoder.replace('+', '_')}-{data_fingerprint(images)}-{asked}"
+    path = detector.run_dir / f"{stem}-{state}.npz"
     if path.is_file():
         return load_scores(path, "encoder", detector.standardizer)
     s = detector.score_terms(images, encoder=encoder, **options)
     save_scores(path, s)
+    for stale in detector.run_dir.glob(f"{stem}-*.npz"):  # the same question asked of older weights or code
+        if stale != path:
+            stale.unlink(missing_ok=True)
     return s
