@@ -1,10 +1,10 @@
 """Scores of a run kept in its run folder, so that a rebuild reads them instead of scoring the images again.
 
 A cached file is keyed by everything the scores depend on: the images, the weights of the generator, critic and
-encoder, the scoring options, the device and mixed precision, and the source of the modules that compute them
-(scoring, structural maps, models) with the torch and kornia versions. Any change to one of them gives a new
-key, so a stale file is never read; writing a new file deletes the one it replaces (the same images and options
-scored with older weights or code).
+encoder (none for a latent search), the scoring method and options, the device and mixed precision, and the
+source of the modules that compute them (scoring, structural maps, models) with the torch and kornia versions.
+Any change to one of them gives a new key, so a stale file is never read; writing a new file deletes the one it
+replaces (the same images and options scored with older weights or code).
 """
 from __future__ import annotations
 
@@ -64,23 +64,25 @@ def load_scores(path: Path, method: str, standardizer=None) -> Scores:
     return Scores(**kept, method=method, standardizer=standardizer, structural=maps)
 
 
-def cached_score_terms(detector, images, encoder: str = "berg", **options) -> Scores:
-    """`detector.score_terms(images, encoder=encoder, **options)` with the encoder method, read from the run
-    folder when the same images were scored by the same weights and code before (and written there if not).
-    A detector without a run folder scores every time. options: keyword arguments of `score_images`, plain
-    values (they are part of the key)."""
+def cached_score_terms(detector, images, encoder: str | None = "berg", method: str = "encoder",
+                       **options) -> Scores:
+    """`detector.score_terms(images, method, encoder, **options)`, read from the run folder when the same images
+    were scored the same way by the same weights and code before (and written there if not). A detector
+    without a run folder scores every time. encoder: None for a latent search, which uses none. options:
+    keyword arguments of `score_images`, plain values (they are part of the key)."""
     if detector.run_dir is None:
-        return detector.score_terms(images, encoder=encoder, **options)
+        return detector.score_terms(images, method=method, encoder=encoder, **options)
     t = detector.trainer
-    weights = weights_hash(t.generator, t.critic, detector.encoders.get(encoder, t.encoder))
+    used = [t.generator, t.critic] + ([detector.encoders.get(encoder, t.encoder)] if encoder else [])
     where = f"{t.device.type}-amp{detector.config.amp}"  # a GPU's (bf16) scores are not the CPU's
-    asked = _short(f"{encoder}{json.dumps(options, sort_keys=True)}{where}")
-    state = _short(weights + code_hash())
-    stem = f"scores-{encoder.replace('+', '_')}-{data_fingerprint(images)}-{asked}"
+    asked = _short(f"{method}{encoder}{json.dumps(options, sort_keys=True)}{where}")
+    state = _short(weights_hash(*used) + code_hash())
+    what = [encoder] if method == "encoder" else [method] + ([encoder] if encoder else [])  # the file's name
+    stem = f"scores-{'-'.join(what).replace('+', '_')}-{data_fingerprint(images)}-{asked}"
     path = detector.run_dir / f"{stem}-{state}.npz"
     if path.is_file():
-        return load_scores(path, "encoder", detector.standardizer)
-    s = detector.score_terms(images, encoder=encoder, **options)
+        return load_scores(path, method, detector.standardizer)
+    s = detector.score_terms(images, method=method, encoder=encoder, **options)
     save_scores(path, s)
     for stale in detector.run_dir.glob(f"{stem}-*.npz"):  # the same question asked of older weights or code
         if stale != path:
