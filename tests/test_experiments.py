@@ -606,6 +606,9 @@ def test_run_scores_are_cached_with_maps_and_keyed_by_weights_and_options(mnist)
     for name in ("residual", "origin", "z", "maps", "recon", "feature", "pixel_error"):
         assert np.array_equal(getattr(first, name), getattr(again, name)), name
     assert np.array_equal(first.map("gms"), again.map("gms")) and again.standardizer is det.standardizer
+    next(iter(written)).write_bytes(b"damaged")
+    mended = cached_score_terms(det, images, "berg+izif", structural=True, keep_recon=True)
+    assert np.array_equal(mended.recon, first.recon)  # a damaged file is scored again, not a crash
     cached_score_terms(det, images, "berg+izif", structural=False)  # other options: another file
     assert len(set(det.run_dir.glob("scores-berg_izif-*.npz")) - before) == 2
     fresh = det.score_terms(images, encoder="berg+izif", structural=True)

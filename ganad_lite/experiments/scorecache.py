@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
+import kornia
 import numpy as np
+import torch
 
 from .. import models, scoring, structural
 from ..checkpoint import atomic_write
@@ -42,9 +45,6 @@ def _short(text: str) -> str:
 @lru_cache(maxsize=1)
 def code_hash() -> str:
     """Short hash of the source that turns weights and images into scores, and of the libraries it calls."""
-    import kornia
-    import torch
-
     source = "".join(inspect.getsource(m) for m in (scoring, structural, models))
     return _short(f"{source}{torch.__version__}{kornia.__version__}")
 
@@ -56,12 +56,15 @@ def save_scores(path: Path, scores: Scores) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def load_scores(path: Path, method: str, standardizer=None) -> Scores:
-    """The Scores that `save_scores` wrote to `path`."""
-    with np.load(path) as f:
-        kept = {k: f[k] for k in ARRAYS if k in f.files}
-        maps = {k: f[f"map_{k}"] for k in MAPS if f"map_{k}" in f.files} or None
-    return Scores(**kept, method=method, standardizer=standardizer, structural=maps)
+def load_scores(path: Path, method: str, standardizer=None) -> Scores | None:
+    """The Scores that `save_scores` wrote to `path`; None when the file is unreadable (then score again)."""
+    try:
+        with np.load(path) as f:
+            kept = {k: f[k] for k in ARRAYS if k in f.files}
+            maps = {k: f[f"map_{k}"] for k in MAPS if f"map_{k}" in f.files} or None
+        return Scores(**kept, method=method, standardizer=standardizer, structural=maps)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, TypeError):  # damaged, or not written here
+        return None
 
 
 def cached_score_terms(detector, images, encoder: str | None = "berg", method: str = "encoder",
@@ -80,8 +83,8 @@ def cached_score_terms(detector, images, encoder: str | None = "berg", method: s
     what = [encoder] if method == "encoder" else [method] + ([encoder] if encoder else [])  # the file's name
     stem = f"scores-{'-'.join(what).replace('+', '_')}-{data_fingerprint(images)}-{asked}"
     path = detector.run_dir / f"{stem}-{state}.npz"
-    if path.is_file():
-        return load_scores(path, method, detector.standardizer)
+    if path.is_file() and (kept := load_scores(path, method, detector.standardizer)) is not None:
+        return kept
     s = detector.score_terms(images, method=method, encoder=encoder, **options)
     save_scores(path, s)
     for stale in detector.run_dir.glob(f"{stem}-*.npz"):  # the same question asked of older weights or code
