@@ -7,8 +7,9 @@ book compares: the original minimax loss ("saturating"), the non-saturating loss
 Everything runs on the CPU in seconds and is deterministic for a given seed (and thread count).
 Points are float32 tensors of shape (N, 2) in plane units; critics map (N, 2) -> (N, 1).
 
-Modules: data (mixtures, mode coverage, the optimal discriminator), nets (networks, losses, gradients) and
-training (the two training loops and their records).
+Modules: data (mixtures, mode coverage, the optimal discriminator), nets (networks, losses, gradients),
+training (the two training loops and their records) and cache (trained runs kept in the run cache, GANAD_RUNS,
+so a rebuilt chapter reads them; `cache=False` trains again).
 """
 from .data import (gaussian_mixture, grid_centers, grid_of_gaussians, mode_coverage, optimal_discriminator,
                    ring_centers, ring_of_gaussians)
