@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import inspect
 import os
 import time
 from collections.abc import Callable
@@ -36,6 +37,12 @@ def data_fingerprint(images: torch.Tensor) -> str:
     h = hashlib.sha1(f"{tuple(x.shape)}{x.dtype}".encode())
     h.update(x.numpy().tobytes() if x.dtype != torch.bfloat16 else x.float().numpy().tobytes())
     return h.hexdigest()[:12]
+
+
+def source_hash(modules, libraries=(torch,)) -> str:
+    """Short hash of the source of `modules` and the versions of `libraries`: a cache's code identity."""
+    text = "".join(inspect.getsource(m) for m in modules) + "".join(lib.__version__ for lib in libraries)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def validation_auroc(images, labels) -> Callable[[Trainer], dict]:

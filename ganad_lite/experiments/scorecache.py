@@ -9,7 +9,6 @@ replaces (the same images and options scored with older weights or code).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import zipfile
 from functools import lru_cache
@@ -21,7 +20,7 @@ import torch
 
 from .. import models, scoring, structural
 from ..checkpoint import atomic_write
-from ..detector import data_fingerprint
+from ..detector import data_fingerprint, source_hash
 from ..scoring import Scores
 
 ARRAYS = ("residual", "origin", "z", "maps", "recon", "feature", "pixel_error")  # the Scores fields kept
@@ -45,8 +44,7 @@ def _short(text: str) -> str:
 @lru_cache(maxsize=1)
 def code_hash() -> str:
     """Short hash of the source that turns weights and images into scores, and of the libraries it calls."""
-    source = "".join(inspect.getsource(m) for m in (scoring, structural, models))
-    return _short(f"{source}{torch.__version__}{kornia.__version__}")
+    return source_hash((scoring, structural, models), (torch, kornia))
 
 
 def save_scores(path: Path, scores: Scores) -> None:

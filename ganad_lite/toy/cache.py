@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +23,10 @@ from . import nets
 
 @lru_cache(maxsize=1)
 def _code_hash() -> str:
+    from ..detector import source_hash
     from . import training  # imported here: training imports this module
 
-    source = "".join(inspect.getsource(m) for m in (training, nets, losses))
-    return hashlib.sha1((source + torch.__version__).encode()).hexdigest()[:12]
+    return source_hash((training, nets, losses))
 
 
 def toy_run_path(kind: str, settings: dict, *points: torch.Tensor) -> Path:
