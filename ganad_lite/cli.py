@@ -188,7 +188,7 @@ def _reproduce(args) -> int:
         raise ValueError("--sizes applies to --experiment mvtec only (MNIST and CIFAR-10 have one image size)")
     sizes = {"sizes": args.sizes} if args.sizes else {}
     folder = reproduce(args.experiment, args.profile, out_dir=args.out, progress=not args.quiet,
-                       root=args.data, device=args.device, seeds=args.seeds, **sizes)
+                       root=args.data, device=args.device, seeds=args.seeds, workers=args.workers, **sizes)
     summary = json.loads((folder / "results.json").read_text())
     spread = summary.get("headline_by_seed", {}).get("sd")
     spread = f" +- {spread:.4f} (sd over {len(summary['seeds'])} seeds)" if spread is not None else ""
@@ -259,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
     p.add_argument("--sizes", default=None, type=types.size_list,
                    help="MVTec AD only: comma-separated image sizes, e.g. 28 or 28,64 (default: the profile's)")
+    p.add_argument("--workers", default=None, type=types.workers,
+                   help="processes that train the runs side by side (default: $GANAD_WORKERS, else one per torch "
+                        "thread on a CPU, 1 on a GPU; 1: all in this process)")
     common(p, seed=False)
     p = sub.add_parser("profiles", help="print the budget table", parents=[debug])
     p.add_argument("--profile", default=None)

@@ -32,6 +32,12 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def workers(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--workers takes a whole number of processes, 1 or more, got {text!r}")
+    return int(text)
+
+
 def finite(text: str) -> float:
     try:
         value = float(text)

@@ -163,7 +163,7 @@ class GANAD:
         ckpt = None
         if self.cache_dir is not None:
             check_cache_folder(self.cache_dir)
-            self.run_dir = self.cache_dir / f"{self.config.model_key()}-{data_fingerprint(images)}"
+            self.run_dir = self.run_folder(images)
             ckpt = self.run_dir / "checkpoint.pt"
         if ckpt is not None and ckpt.exists():
             try:
@@ -195,6 +195,19 @@ class GANAD:
         if normal is not None:
             self.fit_standardizer(normal)
         return self
+
+    def run_folder(self, images: torch.Tensor) -> Path | None:
+        """The run-cache folder of this config trained on `images` (checked, (N, C, H, W)); None without a cache."""
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"{self.config.model_key()}-{data_fingerprint(images)}"
+
+    def is_trained_in_cache(self, images) -> bool:
+        """Whether the run cache holds a finished training of this config on `images` (its history is written
+        when training ends), so that `fit` would load it instead of training."""
+        images = check_images(images, name="training images")
+        folder = self.run_folder(images) if tuple(images.shape[1:]) == self.config.image_shape else None
+        return folder is not None and (folder / "history.json").exists() and (folder / "checkpoint.pt").exists()
 
     def refine_encoder(self, mode: str, images, normal=None) -> nn.Module:
         """An izif-trained encoder on the fitted GAN (cached in the run folder), kept in `encoders[mode]`.

@@ -148,13 +148,16 @@ def _device_worker(fn, device: str, indexed_items, queue, threads):
 
 
 def spread_runs(fn: Callable[[Any, str], Any], items: Sequence[Any], devices: Sequence[str] | None = None,
-                *, threads_per_worker: int | None = None) -> list[Any]:
+                *, threads_per_worker: int | None = None, progress: str | None = None) -> list[Any]:
     """Run fn(item, device) for every item, items spread round-robin over devices, one process per device entry.
 
     fn must be a module-level function (it is pickled into spawned workers) and return something picklable
     (e.g. a results dict or a checkpoint path; large tensors are better saved to disk by the worker).
-    Returns the results in the order of `items`. With one device, runs in this process.
+    Returns the results in the order of `items`. With one device, runs in this process. progress: the label of
+    a progress bar over finished items (None: no bar).
     """
+    from tqdm.auto import tqdm
+
     devices = [str(d) for d in (devices or available_devices())]
     if len(devices) == 1:
         return [fn(item, devices[0]) for item in items]
@@ -166,13 +169,16 @@ def spread_runs(fn: Callable[[Any, str], Any], items: Sequence[Any], devices: Se
     for p in procs:
         p.start()
     results: dict[int, Any] = {}
+    bar = tqdm(total=len(items), desc=progress, unit="run", disable=progress is None)
     try:
         while len(results) < len(items):
             i, status, value = queue.get()
             if status == "error":
                 raise RuntimeError(f"a worker failed {value}")
             results[i] = value
+            bar.update(1)
     finally:
+        bar.close()
         for p in procs:
             p.join(timeout=None if len(results) == len(items) else 1)
             if p.is_alive():

@@ -686,3 +686,36 @@ def test_studies_note_reports_the_selection_study(tmp_path):
     note = ex.studies_note(out_dir=tmp_path)
     assert "(6 runs, a rule added after the test results were read): ties 6 -> 0" in note
     assert "chosen candidate 0.872 -> 0.944" in note
+
+
+def test_runs_in_worker_processes_equal_runs_in_one_process(env, tmp_path):
+    """Workers train and score into the run cache and the loop reads back: the same metrics as one process,
+    reported as trained (not cached); a second call finds everything trained and starts no worker."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same thread count in every process, whatever the machine
+    try:
+        one = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "one", workers=1)
+        many = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "many", workers=2)
+        again = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "many", workers=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert many.hardware["workers"] == 2 and "workers" not in one.hardware and "workers" not in again.hardware
+    assert [r.detector.loaded_from_cache for r in many.runs] == [False, False]
+    assert [r.detector.loaded_from_cache for r in again.runs] == [True, True]
+    for a, b, c in zip(one.runs, many.runs, again.runs):
+        assert a.metrics == b.metrics == c.metrics and a.baseline == b.baseline
+
+
+def test_run_workers_follow_the_device_the_jobs_and_the_environment(monkeypatch):
+    monkeypatch.delenv("GANAD_WORKERS", raising=False)
+    threads = torch.get_num_threads()
+    assert ex.runs.run_workers(10, "cpu") == min(10, threads)
+    assert ex.runs.run_workers(1, "cpu", workers=4) == 1      # never more workers than runs
+    assert ex.runs.run_workers(10, "cpu", workers=3) == 3
+    monkeypatch.setenv("GANAD_WORKERS", "1")
+    assert ex.runs.run_workers(10, "cpu") == 1
+    monkeypatch.setenv("GANAD_WORKERS", "two")
+    with pytest.raises(ValueError, match="GANAD_WORKERS"):
+        ex.runs.run_workers(10, "cpu")
+    with pytest.raises(ValueError, match="at least 1"):
+        ex.runs.run_workers(10, "cpu", workers=0)
