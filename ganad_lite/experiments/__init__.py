@@ -10,7 +10,7 @@ The tables and sentences a chapter shows are built from a run *summary* (a dict:
 for a live run, or a committed results.json), so live and committed results are reported the same way.
 
 Modules: protocol (score variants, the thesis's protocols and numbers), runs (training and evaluating runs,
-`reproduce`), results (results on disk, provenance), tables, prose (verdicts, curve readings, banners),
+`reproduce`), workers (untrained runs side by side in worker processes), results (results on disk, provenance), tables, prose (verdicts, curve readings, banners),
 discussion (the chapters' discussion paragraphs), figures, studies (class balance, thresholds,
 contamination) and display (notebook helpers). Every public name is importable from this package.
 """

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +21,6 @@ from ..baselines import PCABaseline
 from ..defects import small_defect_validation_set
 from ..detector import GANAD
 from ..device import hardware_info, pick_device
-from ..distributed import spread_runs
 from ..metrics import au_pro, evaluate, pixel_auroc
 from ..profiles import Profile, get_profile
 from ..scoring import Scores, Standardizer
@@ -33,6 +30,7 @@ from .variants import PIXEL_MAPS, SELECTED, SELECTED_SMALL, VARIANTS, score_all,
 from .results import jsonable, scrub_paths
 from .search import search_metrics
 from .tables import results_table, variants_table
+from .workers import run_workers, train_in_workers  # noqa: F401 (run_workers: part of this module's face)
 
 
 # -- one run ---------------------------------------------------------------------------------------------
@@ -208,54 +206,13 @@ def seed_means(runs: list[OneClassResult], variant: str = HEADLINE) -> dict:
             "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None}
 
 
-def run_workers(n_jobs: int, device, workers: int | None = None) -> int:
-    """Worker processes for n_jobs independent runs: on a CPU one per torch thread (each worker then runs one
-    thread: small convolutions use a second thread poorly, a second process fully), at most n_jobs; on a GPU 1.
-    workers (or $GANAD_WORKERS) overrides; 1 runs everything in this process."""
-    if workers is None:
-        env = os.environ.get("GANAD_WORKERS", "").strip()
-        if env and not env.isdigit():
-            raise ValueError(f"GANAD_WORKERS={env!r}: set a whole number of worker processes (1: none)")
-        workers = int(env) if env else (torch.get_num_threads() if pick_device(device).type == "cpu" else 1)
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    return max(1, min(workers, n_jobs))
-
-
-def _prefill(job: tuple, device: str) -> bool:
-    """Worker of `_run_all`: one run_one, for what it leaves in the run cache (models, izif encoders, scores)."""
-    experiment, key, profile, seed, root, cache_dir = job
-    split = make_split(experiment, key, profile, seed, root)
-    run_one(split, experiment, profile, seed, progress=False, cache_dir=cache_dir, device=device)
-    return True
-
-
-def _train_in_workers(experiment: str, pending: list, profile: Profile, root, cache_dir, device,
-                      workers: int | None, progress: bool) -> int:
-    """Train and score the pending (key, seed) runs in worker processes, into the run cache that run_one then
-    reads; returns the number of workers used (1: none, everything is left to this process)."""
-    n_workers = run_workers(len(pending), device, workers) if cache_dir is not False else 1
-    if n_workers < 2:
-        return 1
-    threads = max(1, torch.get_num_threads() // n_workers)
-    cache = str(cache_dir) if cache_dir else None  # the workers resolve the default folder themselves
-    try:
-        spread_runs(_prefill, [(experiment, key, profile, seed, root, cache) for key, seed in pending],
-                    [str(device)] * n_workers, threads_per_worker=threads,
-                    progress=f"{experiment}: training {len(pending)} runs in {n_workers} processes" if progress else None)
-    except RuntimeError as err:  # the loop of _run_all redoes what is missing and raises the run's own error
-        warnings.warn(f"{experiment}: a worker process stopped ({str(err).splitlines()[0]}); the runs it left "
-                      "unfinished go on in this process", RuntimeWarning, stacklevel=3)
-    return n_workers
-
-
 def _run_all(experiment: str, keys, profile: Profile, seeds, progress: bool, cache_dir, device, root=None,
              train_progress: bool | None = None, workers: int | None = None) -> ExperimentResult:
     """One run per (key, seed) with a progress bar over the runs; the per-run training bar is shown when asked
     for (train_progress=True) or, by default, when there is a single run.
 
     With several untrained runs on a CPU, worker processes first train and score them into the run cache (see
-    `run_workers`; benchmarks/bench_workers.py checks that the weights equal those of one process), and the loop
+    `workers.run_workers`; benchmarks/bench_workers.py checks that the weights equal those of one process), and the loop
     below reads them back."""
     from tqdm.auto import tqdm
 
@@ -266,7 +223,7 @@ def _run_all(experiment: str, keys, profile: Profile, seeds, progress: bool, cac
     pending = [(key, seed) for key, seed in jobs if not GANAD.from_profile(
         splits[key, seed], experiment, profile, seed=seed, cache_dir=cache_dir).is_trained_in_cache(
         splits[key, seed].train)]
-    n_workers = _train_in_workers(experiment, pending, profile, root, cache_dir, device, workers, progress)
+    n_workers = train_in_workers(experiment, pending, profile, root, cache_dir, device, workers, progress)
     train_progress = progress and len(jobs) == 1 if train_progress is None else train_progress
     runs = []
     bar = tqdm(jobs, desc=f"{experiment} ({profile.name} profile)", unit="run", disable=not progress)

@@ -1,0 +1,58 @@
+"""The untrained runs of an experiment, trained and scored side by side in worker processes on a CPU.
+
+`runs._run_all` hands the runs its run cache lacks to `train_in_workers`; each worker runs `runs.run_one`, whose
+models, izif encoders and scores land in the cache, and the loop of `_run_all` reads them back.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from ..device import pick_device
+from ..distributed import spread_runs
+from ..profiles import Profile
+
+
+def run_workers(n_jobs: int, device, workers: int | None = None) -> int:
+    """Worker processes for n_jobs independent runs: on a CPU one per torch thread (each worker then runs one
+    thread: small convolutions use a second thread poorly, a second process fully), at most n_jobs; on a GPU 1.
+    workers (or $GANAD_WORKERS) overrides; 1 runs everything in this process."""
+    if workers is None:
+        env = os.environ.get("GANAD_WORKERS", "").strip()
+        if env and not env.isdigit():
+            raise ValueError(f"GANAD_WORKERS={env!r}: set a whole number of worker processes (1: none)")
+        workers = int(env) if env else (torch.get_num_threads() if pick_device(device).type == "cpu" else 1)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    return max(1, min(workers, n_jobs))
+
+
+def _prefill(job: tuple, device: str) -> bool:
+    """Worker of `_run_all`: one run_one, for what it leaves in the run cache (models, izif encoders, scores)."""
+    from .runs import make_split, run_one  # runs imports this module
+
+    experiment, key, profile, seed, root, cache_dir = job
+    split = make_split(experiment, key, profile, seed, root)
+    run_one(split, experiment, profile, seed, progress=False, cache_dir=cache_dir, device=device)
+    return True
+
+
+def train_in_workers(experiment: str, pending: list, profile: Profile, root, cache_dir, device,
+                      workers: int | None, progress: bool) -> int:
+    """Train and score the pending (key, seed) runs in worker processes, into the run cache that run_one then
+    reads; returns the number of workers used (1: none, everything is left to this process)."""
+    n_workers = run_workers(len(pending), device, workers) if cache_dir is not False else 1
+    if n_workers < 2:
+        return 1
+    threads = max(1, torch.get_num_threads() // n_workers)
+    cache = str(cache_dir) if cache_dir else None  # the workers resolve the default folder themselves
+    try:
+        spread_runs(_prefill, [(experiment, key, profile, seed, root, cache) for key, seed in pending],
+                    [str(device)] * n_workers, threads_per_worker=threads,
+                    progress=f"{experiment}: training {len(pending)} runs in {n_workers} processes" if progress else None)
+    except RuntimeError as err:  # the loop of runs._run_all redoes what is missing and raises the run's own error
+        warnings.warn(f"{experiment}: a worker process stopped ({str(err).splitlines()[0]}); the runs it left "
+                      "unfinished go on in this process", RuntimeWarning, stacklevel=3)
+    return n_workers
