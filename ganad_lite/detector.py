@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import hashlib
 import inspect
+import json
 import os
 import time
 from collections.abc import Callable
@@ -75,6 +76,15 @@ def _write_json(path: Path, obj) -> None:
     write_json_atomic(path, obj, indent=2, default=float)
 
 
+def _recorded_hardware(run_dir: Path) -> dict | None:
+    """The hardware that run.json says trained a cached run (None if the file is missing or unreadable)."""
+    try:
+        hardware = json.loads((run_dir / "run.json").read_text()).get("hardware")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return hardware if isinstance(hardware, dict) and "summary" in hardware else None
+
+
 def check_cache_folder(cache_dir: Path) -> None:
     """A run cache that is a file (a mistyped GANAD_RUNS) is an error before any training starts."""
     if cache_dir.exists() and not cache_dir.is_dir():
@@ -125,6 +135,7 @@ class GANAD:
         self.standardizer: Standardizer | None = None
         self.run_dir: Path | None = None
         self.loaded_from_cache = False
+        self.train_hardware: dict | None = None  # hardware_info() of what trained the GAN (from run.json when cached)
         self.profile: str | None = None
         self.encoders: dict[str, nn.Module] = {}  # encoder mode -> E: the joint one ("berg") and refined ones
 
@@ -174,17 +185,20 @@ class GANAD:
         else:
             self.trainer = Trainer(self.config, self.device)
         self.loaded_from_cache = self.trainer.epoch >= self.config.epochs
-        if not self.loaded_from_cache:
+        if self.loaded_from_cache:  # say what trained it, not what reads it
+            self.train_hardware = _recorded_hardware(self.run_dir)
+        else:
             if self.run_dir is not None:
                 _make_run_folder(self.run_dir)
                 _write_json(self.run_dir / "config.json", self.config.to_dict())
             t0 = time.perf_counter()
             on_epoch_end = None if validation is None else validation_auroc(*validation)
             self.trainer.train(images, checkpoint_path=ckpt, on_epoch_end=on_epoch_end, progress=self.progress)
+            self.train_hardware = hardware_info(self.trainer.device)
             if self.run_dir is not None:
                 _write_json(self.run_dir / "history.json", {"history": self.trainer.history, "epochs": self.trainer.epoch_log})
                 _write_json(self.run_dir / "run.json", {
-                    "profile": self.profile, "hardware": hardware_info(self.trainer.device),
+                    "profile": self.profile, "hardware": self.train_hardware,
                     "seed": self.config.seed, "train_seconds": self.trainer.train_seconds,
                     "wall_seconds_this_call": time.perf_counter() - t0, "n_train": int(images.shape[0])})
         for m in self.trainer.models.values():

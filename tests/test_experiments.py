@@ -697,9 +697,16 @@ def test_runs_in_worker_processes_equal_runs_in_one_process(env, tmp_path):
         one = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "one", workers=1)
         many = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "many", workers=2)
         again = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "many", workers=2)
+        torch.set_num_threads(2)  # a reader with more threads than the training had
+        next(iter((tmp_path / "one").glob("*/run.json"))).write_text("{not json")  # one record unreadable
+        read = ex.run_mnist(TINY, digits=[2, 3], progress=False, cache_dir=tmp_path / "one", workers=1)
     finally:
         torch.set_num_threads(threads)
     assert many.hardware["workers"] == 2 and "workers" not in one.hardware and "workers" not in again.hardware
+    # a warm read names what trained the runs (1 torch thread), not the reader's threads
+    assert read.hardware["threads"] == 2 and "1 torch thread)" in read.hardware["summary"]
+    assert sorted(r.detector.train_hardware is None for r in read.runs) == [False, True]
+    assert "1 torch thread)" in again.hardware["summary"]  # the workers' runs: 1 thread each
     assert [r.detector.loaded_from_cache for r in many.runs] == [False, False]
     assert [r.detector.loaded_from_cache for r in again.runs] == [True, True]
     for a, b, c in zip(one.runs, many.runs, again.runs):

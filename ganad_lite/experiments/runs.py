@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import data as gdata
 from ..baselines import PCABaseline
@@ -30,7 +29,7 @@ from .variants import PIXEL_MAPS, SELECTED, SELECTED_SMALL, VARIANTS, score_all,
 from .results import jsonable, scrub_paths
 from .search import search_metrics
 from .tables import results_table, variants_table
-from .workers import run_workers, train_in_workers  # noqa: F401 (run_workers: part of this module's face)
+from .workers import run_workers, threads_per_worker, train_in_workers  # noqa: F401 (run_workers: part of this module's face)
 
 
 # -- one run ---------------------------------------------------------------------------------------------
@@ -235,13 +234,22 @@ def _run_all(experiment: str, keys, profile: Profile, seeds, progress: bool, cac
         if (key, seed) in pending:  # trained by a worker in this call, not read from an earlier one
             run.detector.loaded_from_cache = False
         runs.append(run)
+    return ExperimentResult(experiment, profile, runs, time.perf_counter() - t0, _hardware(device, runs, n_workers))
+
+
+def _hardware(device, runs: list[OneClassResult], n_workers: int) -> dict:
+    """hardware_info of this process, its summary saying what trained the runs: the worker processes of this
+    call, else the hardware each run's own record names (a run read from the cache may have trained elsewhere)."""
     hardware = hardware_info(device)
+    trained_on = sorted({r.detector.train_hardware["summary"] for r in runs if r.detector.train_hardware})
     if n_workers > 1:
-        threads = max(1, torch.get_num_threads() // n_workers)
+        threads = threads_per_worker(n_workers)
         hardware.update(workers=n_workers, threads_per_worker=threads, summary=(
             f"CPU ({hardware['cpu_count']} cores, {n_workers} worker processes of {threads} torch thread"
             + ("s)" if threads != 1 else ")")))
-    return ExperimentResult(experiment, profile, runs, time.perf_counter() - t0, hardware)
+    elif trained_on:
+        hardware.update(trained_on=trained_on, summary=" and ".join(trained_on))
+    return hardware
 
 
 def run_mnist(profile=None, digits=range(10), seeds=None, root=None, progress=True, cache_dir=None, device=None,

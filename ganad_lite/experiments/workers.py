@@ -29,6 +29,11 @@ def run_workers(n_jobs: int, device, workers: int | None = None) -> int:
     return max(1, min(workers, n_jobs))
 
 
+def threads_per_worker(n_workers: int) -> int:
+    """Torch threads of each of n_workers worker processes: this process's threads shared out, at least 1."""
+    return max(1, torch.get_num_threads() // n_workers)
+
+
 def _prefill(job: tuple, device: str) -> bool:
     """Worker of `_run_all`: one run_one, for what it leaves in the run cache (models, izif encoders, scores)."""
     from .runs import make_split, run_one  # runs imports this module
@@ -46,11 +51,10 @@ def train_in_workers(experiment: str, pending: list, profile: Profile, root, cac
     n_workers = run_workers(len(pending), device, workers) if cache_dir is not False else 1
     if n_workers < 2:
         return 1
-    threads = max(1, torch.get_num_threads() // n_workers)
     cache = str(cache_dir) if cache_dir else None  # the workers resolve the default folder themselves
     try:
         spread_runs(_prefill, [(experiment, key, profile, seed, root, cache) for key, seed in pending],
-                    [str(device)] * n_workers, threads_per_worker=threads,
+                    [str(device)] * n_workers, threads_per_worker=threads_per_worker(n_workers),
                     progress=f"{experiment}: training {len(pending)} runs in {n_workers} processes" if progress else None)
     except RuntimeError as err:  # the loop of runs._run_all redoes what is missing and raises the run's own error
         warnings.warn(f"{experiment}: a worker process stopped ({str(err).splitlines()[0]}); the runs it left "
