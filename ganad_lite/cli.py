@@ -45,7 +45,7 @@ def check_output_folder(path: str | Path, flag: str = "--out") -> Path:
 
 
 def _check_run_cache() -> None:
-    from .detector import check_cache_folder, default_cache_dir
+    from .runcache import check_cache_folder, default_cache_dir
 
     check_cache_folder(default_cache_dir())
 

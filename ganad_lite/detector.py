@@ -1,12 +1,7 @@
-"""`GANAD`: the scikit-learn-like face of the package (fit, score, save, load), with a run cache."""
+"""`GANAD`: the scikit-learn-like face of the package (fit, score, save, load), on the run cache of runcache.py."""
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import inspect
-import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json_atomic
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .defects import defect_validation_set
 from .device import hardware_info
@@ -23,27 +18,10 @@ from .izif import fit_encoder_izif
 from .metrics import auroc
 from .models import build_encoder
 from .profiles import Profile, get_profile
+from .runcache import (check_cache_folder, check_cached_config, data_fingerprint, default_cache_dir, make_run_folder,
+                       recorded_hardware, write_json)
 from .scoring import Scores, Standardizer, score_images
 from .training import Trainer
-
-
-def default_cache_dir() -> Path:
-    """Where trained runs are cached: $GANAD_RUNS, else ~/.cache/ganad_lite/runs."""
-    return Path(os.environ.get("GANAD_RUNS") or Path.home() / ".cache" / "ganad_lite" / "runs")
-
-
-def data_fingerprint(images: torch.Tensor) -> str:
-    """Short hash of the training images' shape, dtype and bytes: the run cache's data identity."""
-    x = images.detach().cpu().contiguous()
-    h = hashlib.sha1(f"{tuple(x.shape)}{x.dtype}".encode())
-    h.update(x.numpy().tobytes() if x.dtype != torch.bfloat16 else x.float().numpy().tobytes())
-    return h.hexdigest()[:12]
-
-
-def source_hash(modules, libraries=(torch,)) -> str:
-    """Short hash of the source of `modules` and the versions of `libraries`: a cache's code identity."""
-    text = "".join(inspect.getsource(m) for m in modules) + "".join(lib.__version__ for lib in libraries)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def validation_auroc(images, labels) -> Callable[[Trainer], dict]:
@@ -70,50 +48,6 @@ def defect_selection(generator, critic, normal_images, seed: int = 0, kappa: flo
         return auroc(labels, s.izif_score(kappa))
 
     return select
-
-
-def _write_json(path: Path, obj) -> None:
-    write_json_atomic(path, obj, indent=2, default=float)
-
-
-def _recorded_hardware(run_dir: Path) -> dict | None:
-    """The hardware that run.json says trained a cached run (None if the file is missing or unreadable)."""
-    try:
-        hardware = json.loads((run_dir / "run.json").read_text()).get("hardware")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return hardware if isinstance(hardware, dict) and "summary" in hardware else None
-
-
-def check_cache_folder(cache_dir: Path) -> None:
-    """A run cache that is a file (a mistyped GANAD_RUNS) is an error before any training starts."""
-    if cache_dir.exists() and not cache_dir.is_dir():
-        raise NotADirectoryError(f"the run cache {cache_dir} is a file, not a folder: point GANAD_RUNS (or "
-                                 "cache_dir=) at a folder, or pass cache_dir=False to train without a cache")
-
-
-def _make_run_folder(run_dir: Path) -> None:
-    """Create the run's folder now, so that a cache that cannot hold it fails before training, not after."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise type(err)(f"cannot create the run folder {run_dir} ({err.strerror or err}): point GANAD_RUNS (or "
-                        "cache_dir=) at a writable folder, or pass cache_dir=False") from err
-
-
-def check_cached_config(stored: TrainConfig, wanted: TrainConfig, run_dir: Path) -> None:
-    """A cached run must have been trained with the settings asked for: every field of the model key.
-
-    CheckpointError names the fields that differ and the run folder (a copied or stale checkpoint).
-    """
-    if stored.model_key() == wanted.model_key():
-        return
-    names = [f.name for f in dataclasses.fields(TrainConfig) if getattr(stored, f.name) != getattr(wanted, f.name)]
-    keyed = [n for n in names if stored.replace(**{n: getattr(wanted, n)}).model_key() != stored.model_key()]
-    shown = "; ".join(f"{n}: {getattr(stored, n)!r} in the checkpoint, {getattr(wanted, n)!r} asked for"
-                      for n in keyed or names)
-    raise CheckpointError(f"the cached run in {run_dir} holds a checkpoint trained with other settings ({shown}); "
-                          "delete that folder to train again, or point GANAD_RUNS at another folder")
 
 
 class GANAD:
@@ -186,18 +120,18 @@ class GANAD:
             self.trainer = Trainer(self.config, self.device)
         self.loaded_from_cache = self.trainer.epoch >= self.config.epochs
         if self.loaded_from_cache:  # say what trained it, not what reads it
-            self.train_hardware = _recorded_hardware(self.run_dir)
+            self.train_hardware = recorded_hardware(self.run_dir)
         else:
             if self.run_dir is not None:
-                _make_run_folder(self.run_dir)
-                _write_json(self.run_dir / "config.json", self.config.to_dict())
+                make_run_folder(self.run_dir)
+                write_json(self.run_dir / "config.json", self.config.to_dict())
             t0 = time.perf_counter()
             on_epoch_end = None if validation is None else validation_auroc(*validation)
             self.trainer.train(images, checkpoint_path=ckpt, on_epoch_end=on_epoch_end, progress=self.progress)
             self.train_hardware = hardware_info(self.trainer.device)
             if self.run_dir is not None:
-                _write_json(self.run_dir / "history.json", {"history": self.trainer.history, "epochs": self.trainer.epoch_log})
-                _write_json(self.run_dir / "run.json", {
+                write_json(self.run_dir / "history.json", {"history": self.trainer.history, "epochs": self.trainer.epoch_log})
+                write_json(self.run_dir / "run.json", {
                     "profile": self.profile, "hardware": self.train_hardware,
                     "seed": self.config.seed, "train_seconds": self.trainer.train_seconds,
                     "wall_seconds_this_call": time.perf_counter() - t0, "n_train": int(images.shape[0])})

@@ -8,7 +8,7 @@ import torch
 from ganad_lite import GANAD, TrainConfig, get_profile
 from ganad_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ganad_lite.config import ConfigError
-from ganad_lite.detector import data_fingerprint
+from ganad_lite.runcache import data_fingerprint
 from ganad_lite.training import Trainer
 from ganad_lite.metrics import auroc
 from ganad_lite.profiles import PROFILES, profile_table

@@ -20,7 +20,7 @@ import torch
 
 from .. import models, scoring, structural
 from ..checkpoint import atomic_write
-from ..detector import data_fingerprint, source_hash
+from ..runcache import data_fingerprint, source_hash
 from ..scoring import Scores
 
 ARRAYS = ("residual", "origin", "z", "maps", "recon", "feature", "pixel_error")  # the Scores fields kept

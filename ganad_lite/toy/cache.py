@@ -23,7 +23,7 @@ from . import nets
 
 @lru_cache(maxsize=1)
 def _code_hash() -> str:
-    from ..detector import source_hash
+    from ..runcache import source_hash
     from . import training  # imported here: training imports this module
 
     return source_hash((training, nets, losses))
@@ -31,7 +31,7 @@ def _code_hash() -> str:
 
 def toy_run_path(kind: str, settings: dict, *points: torch.Tensor) -> Path:
     """Where the run of `kind` ("gan" or "critic") with these settings on these point sets is kept."""
-    from ..detector import data_fingerprint, default_cache_dir
+    from ..runcache import data_fingerprint, default_cache_dir
 
     h = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for p in points:
