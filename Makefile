@@ -1,7 +1,9 @@
 # ganad-lite: `make book` builds the HTML book, `make test` runs every test. Both create and use .venv.
 #
 #   make book                      build the book into _build/html (profile: GANAD_PROFILE, else by hardware;
-#                                  online, missing datasets are downloaded unless GANAD_DOWNLOAD=0)
+#                                  online, missing datasets are downloaded unless GANAD_DOWNLOAD=0); first
+#                                  `python -m ganad_lite prefill` trains every run the chapters read into the
+#                                  run cache ($GANAD_RUNS), costliest first, in worker processes on a CPU
 #   make test                      unit tests, then every chapter with pytest --nbmake in the smoke profile
 #   GANAD_PROFILE=smoke make book  the quick build CI makes
 #   make figures                   regenerate docs/pipeline.png for the README (a cpu-profile run)
@@ -34,6 +36,7 @@ vendor: $(STAMP)
 # Chapters show figures through the notebook's inline backend: a non-interactive MPLBACKEND (e.g. Agg)
 # set in the environment would turn every figure into "<Figure size ...>", so it is unset here.
 book: vendor
+	$(BIN)/python -m ganad_lite prefill
 	env -u MPLBACKEND $(BIN)/jupyter-book build $(BOOK_FLAGS) .
 	@echo "open _build/html/index.html"
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m ganad_lite {train,score,evaluate,reproduce,profiles}` (also `ganad-lite ...`).
+"""Command line: `python -m ganad_lite {train,score,evaluate,reproduce,prefill,profiles}` (also `ganad-lite ...`).
 
 Every error is one line, `error: ...`, naming the problem and the fix: exit status 2 for bad arguments, data,
 checkpoints or paths, 1 for faults while running (a diverged training run, an internal error), 130 for
@@ -199,6 +199,19 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _prefill(args) -> int:
+    from .experiments import prefill_book
+    from .profiles import get_profile
+
+    _check_run_cache()
+    report = prefill_book(args.profile, root=args.data, device=args.device, workers=args.workers,
+                          progress=not args.quiet)
+    print(f"prefill ({get_profile(args.profile).name} profile): {report.runs} runs of the book, {report.trained} "
+          f"trained and scored now" + (f" in {report.workers} processes" if report.workers > 1 else "")
+          + f", the rest read from the run cache; {report.seconds:.0f} s")
+    return 0
+
+
 def _profiles(args) -> int:
     from .profiles import get_profile, profile_table
 
@@ -225,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", default=None, help="data root (default: $GANAD_DATA, else ~/.cache/ganad_lite)")
         if seed:
             p.add_argument("--seed", type=types.seed, default=0, help="seed of the split and the run, in [0, 2**32 - 1]")
+
+    def workers_flag(p):
+        p.add_argument("--workers", default=None, type=types.workers,
+                       help="processes that train the runs side by side (default: $GANAD_WORKERS, else one per "
+                            "torch thread on a CPU, 1 on a GPU; 1: all in this process)")
 
     for name, helptext in (("train", "train a detector on one normal class"),
                            ("evaluate", "train (or load from the cache) and evaluate on the protocol's test split")):
@@ -259,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated seeds, e.g. 0 or 0,1,2 (default: the profile's seeds)")
     p.add_argument("--sizes", default=None, type=types.size_list,
                    help="MVTec AD only: comma-separated image sizes, e.g. 28 or 28,64 (default: the profile's)")
-    p.add_argument("--workers", default=None, type=types.workers,
-                   help="processes that train the runs side by side (default: $GANAD_WORKERS, else one per torch "
-                        "thread on a CPU, 1 on a GPU; 1: all in this process)")
+    workers_flag(p)
+    common(p, seed=False)
+    p = sub.add_parser("prefill", help="train every run the book's chapters read into the run cache, costliest "
+                                      "first, in worker processes (`make book` calls it first)", parents=[debug])
+    workers_flag(p)
     common(p, seed=False)
     p = sub.add_parser("profiles", help="print the budget table", parents=[debug])
     p.add_argument("--profile", default=None)
@@ -284,7 +304,7 @@ def _fault_line(err: Exception) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"train": _train, "score": _score, "evaluate": _evaluate, "reproduce": _reproduce,
-               "profiles": _profiles}[args.command]
+               "prefill": _prefill, "profiles": _profiles}[args.command]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataFallbackWarning)  # its notice is printed as a "note:" line

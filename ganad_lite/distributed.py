@@ -16,8 +16,8 @@
 
        torchrun --nproc_per_node=4 -m ganad_lite.distributed --experiment mnist --normal 3 --out runs/mnist3.pt
 
-2. `spread_runs`: independent runs (e.g. the ten MNIST digits) mapped round-robin onto devices, one worker
-   process per device running its share one after another.
+2. `spread_runs`: independent runs (e.g. the ten MNIST digits) spread over devices, one worker process per
+   device taking the next run whenever it is free.
 """
 from __future__ import annotations
 
@@ -116,31 +116,19 @@ class DistributedTrainer(Trainer):
 
 
 # -- spreading independent runs over devices --------------------------------------------------------------------
-def assign_round_robin(items: Sequence[Any], devices: Sequence[str]) -> list[tuple[str, list[Any]]]:
-    """items[i] -> worker i % len(devices); returns one (device, [its items in order]) per worker.
-
-    A device may be listed twice (two workers share it, e.g. ["cpu", "cpu"] or a large GPU)."""
-    if not devices:
-        raise ValueError("no devices given: pass e.g. available_devices()")
-    plan = [(str(d), []) for d in devices]
-    for i, item in enumerate(items):
-        plan[i % len(devices)][1].append(item)
-    return plan
-
-
 def available_devices() -> list[str]:
     """Every visible CUDA device ("cuda:0", "cuda:1", ...), else ["cpu"]."""
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return [f"cuda:{i}" for i in range(n)] or ["cpu"]
 
 
-def _device_worker(fn, device: str, indexed_items, queue, threads):
+def _device_worker(fn, device: str, tasks, queue, threads):
     if threads:
         torch.set_num_threads(threads)
     try:
         if device.startswith("cuda"):
             torch.cuda.set_device(torch.device(device))
-        for i, item in indexed_items:
+        for i, item in iter(tasks.get, None):  # None: no items left
             queue.put((i, "ok", fn(item, device)))
     except BaseException as err:  # noqa: BLE001 -- reported to the parent, which raises
         import traceback
@@ -149,7 +137,9 @@ def _device_worker(fn, device: str, indexed_items, queue, threads):
 
 def spread_runs(fn: Callable[[Any, str], Any], items: Sequence[Any], devices: Sequence[str] | None = None,
                 *, threads_per_worker: int | None = None, progress: str | None = None) -> list[Any]:
-    """Run fn(item, device) for every item, items spread round-robin over devices, one process per device entry.
+    """Run fn(item, device) for every item, one worker process per device entry (a device may be listed twice:
+    ["cpu", "cpu"] or a large GPU); each worker takes the next item in order as soon as it is free, so items
+    sorted longest first keep every worker busy until the end.
 
     fn must be a module-level function (it is pickled into spawned workers) and return something picklable
     (e.g. a results dict or a checkpoint path; large tensors are better saved to disk by the worker).
@@ -158,14 +148,15 @@ def spread_runs(fn: Callable[[Any, str], Any], items: Sequence[Any], devices: Se
     """
     from tqdm.auto import tqdm
 
-    devices = [str(d) for d in (devices or available_devices())]
+    devices = [str(d) for d in (devices or available_devices())][:max(len(items), 1)]
     if len(devices) == 1:
         return [fn(item, devices[0]) for item in items]
-    plan = assign_round_robin(list(enumerate(items)), devices)
     ctx = torch.multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_device_worker, args=(fn, dev, share, queue, threads_per_worker), daemon=False)
-             for dev, share in plan if share]
+    tasks, queue = ctx.Queue(), ctx.Queue()
+    for task in [*enumerate(items), *[None] * len(devices)]:
+        tasks.put(task)
+    procs = [ctx.Process(target=_device_worker, args=(fn, dev, tasks, queue, threads_per_worker), daemon=False)
+             for dev in devices]
     for p in procs:
         p.start()
     results: dict[int, Any] = {}

@@ -29,7 +29,7 @@ from .variants import PIXEL_MAPS, SELECTED, SELECTED_SMALL, VARIANTS, score_all,
 from .results import jsonable, scrub_paths
 from .search import search_metrics
 from .tables import results_table, variants_table
-from .workers import run_workers, threads_per_worker, train_in_workers  # noqa: F401 (run_workers: part of this module's face)
+from .workers import RunSpec, run_workers, threads_per_worker, train_in_workers  # noqa: F401 (run_workers: part of this module's face)
 
 
 # -- one run ---------------------------------------------------------------------------------------------
@@ -222,7 +222,8 @@ def _run_all(experiment: str, keys, profile: Profile, seeds, progress: bool, cac
     pending = [(key, seed) for key, seed in jobs if not GANAD.from_profile(
         splits[key, seed], experiment, profile, seed=seed, cache_dir=cache_dir).is_trained_in_cache(
         splits[key, seed].train)]
-    n_workers = train_in_workers(experiment, pending, profile, root, cache_dir, device, workers, progress)
+    n_workers = train_in_workers(experiment, [RunSpec(experiment, key, seed) for key, seed in pending], profile,
+                                 root, cache_dir, device, workers, progress)
     train_progress = progress and len(jobs) == 1 if train_progress is None else train_progress
     runs = []
     bar = tqdm(jobs, desc=f"{experiment} ({profile.name} profile)", unit="run", disable=not progress)
@@ -294,13 +295,25 @@ def cifar10_classes_available(root=None) -> list[str]:
 RUNNERS = {"mnist": run_mnist, "cifar10": run_cifar10, "mvtec": run_mvtec}
 
 
+def experiment_keys(experiment: str, profile=None, root=None) -> list:
+    """The normal classes a chapter (and `reproduce`) runs of `experiment`: the ten digits; CIFAR-10 automobile,
+    or with the full profile every class the data hold; every MVTec AD (category, size) of the profile."""
+    check_experiment(experiment)
+    p = get_profile(profile)
+    if experiment == "mnist":
+        return list(range(10))
+    if experiment == "cifar10":
+        return cifar10_classes_available(root) if p.name == "full" else ["automobile"]
+    return mvtec_keys(p, root=root)
+
+
 def run_experiment(experiment: str, profile=None, **kwargs) -> ExperimentResult:
     """Run an experiment as a chapter (and `reproduce`) does: with the full profile, CIFAR-10 runs every class
     one-vs-rest when the data have all ten."""
     check_experiment(experiment)
     p = get_profile(profile)
-    if experiment == "cifar10" and p.name == "full" and "normal_classes" not in kwargs:
-        kwargs["normal_classes"] = cifar10_classes_available(kwargs.get("root"))
+    if experiment == "cifar10" and "normal_classes" not in kwargs:
+        kwargs["normal_classes"] = experiment_keys(experiment, p, kwargs.get("root"))
     return RUNNERS[experiment](p, **kwargs)
 
 

@@ -18,6 +18,8 @@ from .runs import make_split, run_one
 if TYPE_CHECKING:
     from .runs import OneClassResult
 
+GAN_FRACTIONS = (0.0, 0.1)  # contamination shares the study trains a GAN at (the book's prefill trains them too)
+
 
 def class_balance_study(labels, scores, threshold: float, shares=(0.1, 0.3, 0.5, 0.7, 0.9), draws: int = 20,
                         seed: int = 0):
@@ -84,7 +86,13 @@ def contaminate(split, pool, fraction: float, seed: int = 0):
                        meta)
 
 
-def contamination_study(digit: int = 0, fractions=(0.0, 0.02, 0.05, 0.1), gan_fractions=(0.0, 0.1), profile=None,
+def contaminated(split, digit: int, fraction: float, seed: int = 0, root=None):
+    """`contaminate` an MNIST split of normal digit `digit` with the other digits' training images."""
+    ds = gdata.load_mnist(root)
+    return contaminate(split, ds.x_train[ds.y_train != digit], fraction, seed)
+
+
+def contamination_study(digit: int = 0, fractions=(0.0, 0.02, 0.05, 0.1), gan_fractions=GAN_FRACTIONS, profile=None,
                         seed: int = 0, root=None, progress: bool = True, cache_dir=None, device=None):
     """MNIST digit `digit` trained on normals contaminated with other digits' TRAINING images: test AUROC of
     the PCA baseline for every fraction and of the GAN (L_n and the source mix) for `gan_fractions`.

@@ -1,12 +1,14 @@
-"""The untrained runs of an experiment, trained and scored side by side in worker processes on a CPU.
+"""Untrained runs, trained and scored side by side in worker processes on a CPU.
 
-`runs._run_all` hands the runs its run cache lacks to `train_in_workers`; each worker runs `runs.run_one`, whose
-models, izif encoders and scores land in the cache, and the loop of `_run_all` reads them back.
+`runs._run_all` (one experiment) and `prefill.prefill_book` (every run of the book) hand the runs the run cache
+lacks to `train_in_workers`; each worker runs `runs.run_one`, whose models, izif encoders and scores land in the
+cache, and the chapters read them back.
 """
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -34,29 +36,49 @@ def threads_per_worker(n_workers: int) -> int:
     return max(1, torch.get_num_threads() // n_workers)
 
 
-def _prefill(job: tuple, device: str) -> bool:
-    """Worker of `_run_all`: one run_one, for what it leaves in the run cache (models, izif encoders, scores)."""
-    from .runs import make_split, run_one  # runs imports this module
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment: its normal class (`key`: a digit, a CIFAR-10 class or (category, size)), its
+    seed, and for the discussion chapter's study the share of training images replaced by other digits."""
 
-    experiment, key, profile, seed, root, cache_dir = job
-    split = make_split(experiment, key, profile, seed, root)
-    run_one(split, experiment, profile, seed, progress=False, cache_dir=cache_dir, device=device)
+    experiment: str
+    key: object
+    seed: int = 0
+    contamination: float = 0.0
+
+    def split(self, profile: Profile, root=None):
+        """The split this run trains and is scored on."""
+        from .runs import make_split  # runs imports this module
+        from .studies import contaminated
+
+        split = make_split(self.experiment, self.key, profile, self.seed, root)
+        return contaminated(split, self.key, self.contamination, self.seed, root) if self.contamination else split
+
+
+def _prefill(job: tuple, device: str) -> bool:
+    """Worker: one run_one, for what it leaves in the run cache (models, izif encoders, scores)."""
+    from .runs import run_one
+
+    spec, profile, root, cache_dir = job
+    run_one(spec.split(profile, root), spec.experiment, profile, spec.seed, progress=False, cache_dir=cache_dir,
+            device=device)
     return True
 
 
-def train_in_workers(experiment: str, pending: list, profile: Profile, root, cache_dir, device,
-                      workers: int | None, progress: bool) -> int:
-    """Train and score the pending (key, seed) runs in worker processes, into the run cache that run_one then
-    reads; returns the number of workers used (1: none, everything is left to this process)."""
+def train_in_workers(label: str, pending: list[RunSpec], profile: Profile, root, cache_dir, device,
+                     workers: int | None, progress: bool) -> int:
+    """Train and score the pending runs in worker processes, in the order given (each worker takes the next
+    when it is free), into the run cache that run_one then reads; returns the number of workers used (1: none,
+    everything is left to this process)."""
     n_workers = run_workers(len(pending), device, workers) if cache_dir is not False else 1
     if n_workers < 2:
         return 1
     cache = str(cache_dir) if cache_dir else None  # the workers resolve the default folder themselves
     try:
-        spread_runs(_prefill, [(experiment, key, profile, seed, root, cache) for key, seed in pending],
+        spread_runs(_prefill, [(spec, profile, root, cache) for spec in pending],
                     [str(device)] * n_workers, threads_per_worker=threads_per_worker(n_workers),
-                    progress=f"{experiment}: training {len(pending)} runs in {n_workers} processes" if progress else None)
-    except RuntimeError as err:  # the loop of runs._run_all redoes what is missing and raises the run's own error
-        warnings.warn(f"{experiment}: a worker process stopped ({str(err).splitlines()[0]}); the runs it left "
+                    progress=f"{label}: training {len(pending)} runs in {n_workers} processes" if progress else None)
+    except RuntimeError as err:  # the caller redoes what is missing in this process and raises the run's own error
+        warnings.warn(f"{label}: a worker process stopped ({str(err).splitlines()[0]}); the runs it left "
                       "unfinished go on in this process", RuntimeWarning, stacklevel=3)
     return n_workers
