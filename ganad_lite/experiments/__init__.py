@@ -11,9 +11,10 @@ for a live run, or a committed results.json), so live and committed results are 
 
 Modules: protocol (score variants, the thesis's protocols and numbers), runs (training and evaluating runs,
 `reproduce`), workers (untrained runs side by side in worker processes), prefill (every run of the book, trained
-before the chapters), results (results on disk, provenance), tables, prose (verdicts, curve readings, banners),
-discussion (the chapters' discussion paragraphs), figures, studies (class balance, thresholds,
-contamination) and display (notebook helpers). Every public name is importable from this package.
+before the chapters), results (results on disk, provenance), scorecache (scores kept in a run's folder), tables,
+prose (verdicts, curve readings, banners), discussion (the chapters' discussion paragraphs), figures, studies
+(class balance, thresholds, contamination) and display (notebook helpers). Every public name is importable from
+this package.
 """
 from .discussion import (anomalous_share, balance_note, cifar10_pca_note, cifar10_thesis_note, contamination_note,
                          floor_note, floor_verdict, gan_pca_note, mnist_threshold_note, mvtec_f1_note, quantile_note,
@@ -30,6 +31,7 @@ from .protocol import (EXPERIMENT_NAMES, EXPERIMENTS, MVTEC_AD_TEST_COUNTS, PRIM
 from .results import (bigger_profiles, committed_results, jsonable, load_results, provenance, result_figures,
                       results_dir, scrub_paths)
 from .prefill import PrefillReport, book_runs, prefill_book
+from .scorecache import cached_score_terms
 from .runs import (RUNNERS, ExperimentResult, OneClassResult, cifar10_classes_available, experiment_keys, make_split,
                    monitoring_set, mvtec_keys, reproduce, run_cifar10, run_experiment, run_mnist, run_mvtec, run_one,
                    seed_means)
@@ -40,20 +42,21 @@ from .tables import (HELDOUT, OPTIMISTIC, REPORTED, baselines_table, budget_tabl
 
 __all__ = [
     "EXPERIMENTS", "EXPERIMENT_NAMES", "ExperimentResult", "HELDOUT", "MVTEC_AD_TEST_COUNTS", "OPTIMISTIC",
-    "OneClassResult", "PRIMARY", "PrefillReport", "QUANTILE", "REPORTED", "RUNNERS", "THESIS", "THESIS_HARDWARE", "THESIS_PROTOCOL",
-    "THESIS_WIDTH", "VARIANTS", "VARIANT_NAMES", "anomalous_share", "augment_study_table", "balance_note",
-    "baselines_table", "beyond_figures", "beyond_thesis_verdict", "bigger_profiles", "binormal_auroc", "book_runs",
-    "budget_table", "by_type_figure", "by_type_table", "check_experiment", "cifar10_classes_available",
-    "cifar10_pca_note", "cifar10_thesis_note", "class_balance_study", "committed_results", "contaminate", "contaminated",
-    "contamination_note", "contamination_study", "curve_reading", "describe_split", "experiment_keys", "figures", "floor_note",
+    "OneClassResult", "PRIMARY", "PrefillReport", "QUANTILE", "REPORTED", "RUNNERS", "THESIS", "THESIS_HARDWARE",
+    "THESIS_PROTOCOL", "THESIS_WIDTH", "VARIANTS", "VARIANT_NAMES", "anomalous_share", "augment_study_table",
+    "balance_note", "baselines_table", "beyond_figures", "beyond_thesis_verdict", "bigger_profiles",
+    "binormal_auroc", "book_runs", "budget_table", "by_type_figure", "by_type_table", "cached_score_terms",
+    "check_experiment", "cifar10_classes_available", "cifar10_pca_note", "cifar10_thesis_note",
+    "class_balance_study", "committed_results", "contaminate", "contaminated", "contamination_note",
+    "contamination_study", "curve_reading", "describe_split", "experiment_keys", "figures", "floor_note",
     "floor_verdict", "gan_pca_note", "has_selected", "histogram_figure", "implied_false_positive_rate", "jsonable",
     "load_results", "make_split", "mnist_threshold_note", "monitoring_set", "mvtec_f1_note", "mvtec_keys",
     "mvtec_test_share", "operating_point_table", "overview_table", "patch_study_table", "pca_verdict",
-    "pick_examples", "prefill_book", "pixel_table", "pixel_verdict", "profile_banner", "protocol_table", "provenance",
-    "quantile_note", "quantile_study", "reconstruction_figure", "reproduce", "result_figures", "results_dir",
-    "results_table", "run_cifar10", "run_experiment", "run_label", "run_mnist", "run_mvtec", "run_one",
-    "sample_figure", "scrub_paths", "seed_means", "selection_table", "show_augment_study", "show_committed",
-    "show_option_study", "show_overview", "show_patch_study", "studies_note", "style_table",
+    "pick_examples", "prefill_book", "pixel_table", "pixel_verdict", "profile_banner", "protocol_table",
+    "provenance", "quantile_note", "quantile_study", "reconstruction_figure", "reproduce", "result_figures",
+    "results_dir", "results_table", "run_cifar10", "run_experiment", "run_label", "run_mnist", "run_mvtec",
+    "run_one", "sample_figure", "scrub_paths", "seed_means", "selection_table", "show_augment_study",
+    "show_committed", "show_option_study", "show_overview", "show_patch_study", "studies_note", "style_table",
     "thesis_operating_point", "thesis_table", "thesis_verdict", "trivial_f1_figure", "variant_figure",
     "variants_table",
 ]
