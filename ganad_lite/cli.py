@@ -205,7 +205,7 @@ def _prefill(args) -> int:
 
     _check_run_cache()
     report = prefill_book(args.profile, root=args.data, device=args.device, workers=args.workers,
-                          progress=not args.quiet)
+                          progress=not args.quiet, seeds=args.seeds)
     print(f"prefill ({get_profile(args.profile).name} profile): {report.runs} runs of the book, {report.trained} "
           f"trained and scored now" + (f" in {report.workers} processes" if report.workers > 1 else "")
           + f", the rest read from the run cache; {report.seconds:.0f} s")
@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, seed=False)
     p = sub.add_parser("prefill", help="train every run the book's chapters read into the run cache, costliest "
                                       "first, in worker processes (`make book` calls it first)", parents=[debug])
+    p.add_argument("--seeds", default=None, type=types.seed_list,
+                   help="comma-separated seeds, e.g. 0,1,2 for every run of `reproduce --seeds 0,1,2` "
+                        "(default: the profile's seeds)")
     workers_flag(p)
     common(p, seed=False)
     p = sub.add_parser("profiles", help="print the budget table", parents=[debug])

@@ -18,7 +18,7 @@ from ganad_lite.data import make_synthetic_mvtec
 from ganad_lite.experiments.display import DEFECTS
 from ganad_lite.experiments.scorecache import cached_score_terms
 from ganad_lite.experiments.search import SEARCH_VARIANTS, cached_search_scores
-from ganad_lite.experiments.variants import CANDIDATES, SELECTED, score_all
+from ganad_lite.experiments.variants import CANDIDATES, ENSEMBLE, SELECTED, VARIANTS, ensemble_scores, score_all
 from ganad_lite.profiles import Profile
 
 pytestmark = pytest.mark.filterwarnings("ignore::ganad_lite.data.DataFallbackWarning")  # samples are expected here
@@ -131,16 +131,18 @@ def test_variants_table_lists_every_variant_then_the_selected_one(mnist):
     table = ex.variants_table(mnist.summary())
     n = len(ex.VARIANTS)
     assert list(table.index[:n]) == [ex.VARIANT_NAMES[v] for v in ex.VARIANTS]
-    assert [label.split(" (on ")[0] for label in table.index[n:-2]] == [v.label for v in SEARCH_VARIANTS.values()]
-    assert table.index[-2].startswith("selected on synthetic defects (")
-    assert table.index[-1].startswith("selected on small synthetic defects, a rule added after the test results")
+    assert [label.split(" (on ")[0] for label in table.index[n:-3]] == [v.label for v in SEARCH_VARIANTS.values()]
+    assert table.index[-3].startswith("selected on synthetic defects (")
+    assert table.index[-2].startswith("selected on small synthetic defects, a rule added after the test results")
+    assert table.index[-1].startswith("mean of the candidates' z-scores") and "added after" in table.index[-1]
+    assert table.iloc[-1]["AUROC"] == pytest.approx(np.mean([r.metrics[ENSEMBLE]["auroc"] for r in mnist.runs]))
     assert list(table["encoder"][:n]) == [v.encoder for v in ex.VARIANTS.values()]
     for v in ex.VARIANTS:  # the mean over the runs of each variant's AUROC
         expected = np.mean([r.metrics[v]["auroc"] for r in mnist.runs])
         assert table.loc[ex.VARIANT_NAMES[v], "AUROC"] == pytest.approx(expected)
-    assert table.iloc[-2]["AUROC"] == pytest.approx(np.mean([r.metrics[SELECTED]["auroc"] for r in mnist.runs]))
+    assert table.iloc[-3]["AUROC"] == pytest.approx(np.mean([r.metrics[SELECTED]["auroc"] for r in mnist.runs]))
     small = [r.metrics["selected_small"] for r in mnist.runs]
-    assert table.iloc[-1]["AUROC"] == pytest.approx(np.mean([m["auroc"] for m in small]))
+    assert table.iloc[-2]["AUROC"] == pytest.approx(np.mean([m["auroc"] for m in small]))
     for run, m in zip(mnist.runs, small):  # the same rule, on the harder planted set
         assert set(m["selection_auroc"]) == set(CANDIDATES)
         assert m["selected_from"] == max(m["selection_auroc"], key=m["selection_auroc"].get)
@@ -156,6 +158,37 @@ def test_selected_is_the_best_candidate_on_synthetic_defects(mnist):
         assert run.summary()["metrics"][SELECTED]["selected_from"] == sel["selected_from"]
 
 
+def test_ensemble_is_the_mean_of_the_candidates_z_scores_on_held_out_normals(mnist):
+    for run in mnist.runs:
+        z_test, z_normal = [], []
+        for name in CANDIDATES:  # by hand: z-score each candidate with the held-out normals' mean and sd
+            v = VARIANTS[name]
+            n = v.image_scores(run.normal_by_encoder[v.encoder])
+            z_test.append((v.image_scores(run.by_encoder[v.encoder]) - n.mean()) / n.std())
+            z_normal.append((n - n.mean()) / n.std())
+        test, normal = ensemble_scores(run.by_encoder, run.normal_by_encoder)
+        np.testing.assert_allclose(test, np.mean(z_test, 0), rtol=1e-4, atol=1e-5)  # by hand in float32
+        np.testing.assert_allclose(normal, np.mean(z_normal, 0), rtol=1e-4, atol=1e-5)
+        assert abs(normal.mean()) < 1e-6  # centred on the held-out normals by construction
+        assert run.metrics[ENSEMBLE]["auroc"] == pytest.approx(metrics.auroc(run.labels, test))
+        assert run.metrics[ENSEMBLE]["heldout_threshold"]["threshold"] == pytest.approx(np.quantile(normal, ex.QUANTILE))
+        assert run.metrics[ENSEMBLE]["members"] == list(CANDIDATES)
+    assert "ensemble_by_seed" in mnist.summary()
+
+
+def test_ensemble_leaves_out_a_member_without_scale_and_refuses_when_none_has_one():
+    from ganad_lite.scoring import Scores
+
+    def scores(feature):  # Scores whose only informative term is the critic-feature residual
+        n = len(feature)
+        return {"berg": Scores(np.zeros(n), np.zeros(n), np.zeros((n, 2)), feature=np.asarray(feature, float))}
+    normal, test = scores([1.0, 2.0, 3.0]), scores([2.0, 5.0])
+    got, _ = ensemble_scores(test, normal, members=("feature", "residual"))  # L_n is 0 on every normal here
+    np.testing.assert_allclose(got, (np.array([2.0, 5.0]) - 2.0) / np.std([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="constant on the held-out normals"):
+        ensemble_scores(test, normal, members=("residual",))
+
+
 def test_choices_never_read_test_labels(env):
     """Shuffled test labels change no choice: the izif checkpoints, the selected variant, the thresholds."""
     split = ex.make_split("mnist", 0, TINY)
@@ -166,7 +199,7 @@ def test_choices_never_read_test_labels(env):
     for mode in ("izif", "berg+izif"):
         for p, q in zip(a.detector.encoders[mode].parameters(), b.detector.encoders[mode].parameters()):
             assert torch.equal(p, q)
-    for v in [*ex.VARIANTS, *SEARCH_VARIANTS]:
+    for v in [*ex.VARIANTS, *SEARCH_VARIANTS, ENSEMBLE]:
         assert a.metrics[v]["heldout_threshold"]["threshold"] == b.metrics[v]["heldout_threshold"]["threshold"]
 
 
@@ -393,6 +426,17 @@ def test_beyond_thesis_verdict_follows_the_numbers():
             "0.750 for PCA's") in one
     old = _summary([(0, 0.9, 0.7)])  # written before `selected` existed
     assert not ex.has_selected(old) and ex.beyond_thesis_verdict(old).startswith("This summary has no `selected`")
+    assert "averaged" not in text  # these runs have no ensemble
+
+
+def test_beyond_thesis_verdict_reports_the_later_ensemble_as_not_fixed_in_advance():
+    summary = _beyond_summary(TWO_SEEDS)
+    for r, ens in zip(summary["runs"], (0.95, 0.75, 0.93, 0.77)):  # per-seed means 0.85 and 0.85
+        r["metrics"][ENSEMBLE] = {"auroc": ens}
+    text = ex.beyond_thesis_verdict(summary)
+    assert "added after the test results above were read, so it is not a result fixed in advance" in text
+    assert "its mean AUROC is 0.850 ± 0.000, ahead of `selected` by 0.040 (ahead in 2 of 2 seeds)" in text
+    assert "behind PCA by 0.025 (ahead in 0 of 2 seeds)." in text
 
 
 def test_gan_pca_note_names_the_rows_on_each_side():

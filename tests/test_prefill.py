@@ -36,10 +36,14 @@ def test_book_runs_are_the_chapters_runs(root):
     assert [r.key for r in runs if r.experiment == "mvtec"] == [("synthetic", 28), ("synthetic", 32)]
     assert [(r.key, r.contamination) for r in runs if r.contamination] == [(prefill.CONTAMINATED_DIGIT, 0.1)]
     assert {r.seed for r in runs} == set(TINY.seeds)
+    three = prefill.book_runs(TINY, seeds=(0, 1, 2))  # every run of `reproduce --seeds 0,1,2`, one list
+    assert [r for r in three if not r.contamination] == [prefill.RunSpec(r.experiment, r.key, seed)
+                                                        for r in runs if not r.contamination for seed in (0, 1, 2)]
+    assert [r for r in three if r.contamination] == [r for r in runs if r.contamination]  # the book reads seed 0
 
 
 def test_prefill_trains_once_what_the_chapters_then_read(root, tmp_path, monkeypatch):
-    monkeypatch.setattr(prefill, "book_runs", lambda profile=None, root=None: SOME)
+    monkeypatch.setattr(prefill, "book_runs", lambda profile=None, root=None, seeds=None: SOME)
     cache = tmp_path / "runs"
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # two workers of one thread, whatever the machine
@@ -61,7 +65,7 @@ def test_prefill_trains_once_what_the_chapters_then_read(root, tmp_path, monkeyp
 
 
 def test_prefill_orders_by_cost_and_trains_in_process_without_workers(root, tmp_path, monkeypatch):
-    monkeypatch.setattr(prefill, "book_runs", lambda profile=None, root=None: SOME)
+    monkeypatch.setattr(prefill, "book_runs", lambda profile=None, root=None, seeds=None: SOME)
     handed = []
     monkeypatch.setattr(prefill, "train_in_workers", lambda label, pending, *a, **k: handed.extend(pending) or 1)
     report = prefill.prefill_book(TINY, cache_dir=tmp_path / "runs", progress=False)

@@ -32,11 +32,13 @@ class PrefillReport:
     seconds: float   # wall time
 
 
-def book_runs(profile=None, root=None) -> list[RunSpec]:
+def book_runs(profile=None, root=None, seeds=None) -> list[RunSpec]:
     """The runs the chapters train: every experiment's normal classes for each of the profile's seeds (the
-    model and scoring chapters use MNIST digit 0, seed 0, among them), and chapter 09's contaminated digit."""
+    model and scoring chapters use MNIST digit 0, seed 0, among them), and chapter 09's contaminated digit.
+    seeds: other seeds instead of the profile's (e.g. (0, 1, 2): every run of the three `reproduce` calls)."""
     p = get_profile(profile)
-    runs = [RunSpec(e, key, seed) for e in EXPERIMENTS for key in experiment_keys(e, p, root) for seed in p.seeds]
+    seeds = p.seeds if seeds is None else seeds
+    runs = [RunSpec(e, key, seed) for e in EXPERIMENTS for key in experiment_keys(e, p, root) for seed in seeds]
     return runs + [RunSpec("mnist", CONTAMINATED_DIGIT, 0, share) for share in GAN_FRACTIONS if share]
 
 
@@ -49,15 +51,16 @@ def estimated_cost(split, experiment: str, profile: Profile) -> float:
 
 
 def prefill_book(profile=None, root=None, cache_dir=None, device=None, workers: int | None = None,
-                 progress: bool = True) -> PrefillReport:
+                 progress: bool = True, seeds=None) -> PrefillReport:
     """Train and score, into the run cache, every run of `book_runs` it does not hold yet: in worker processes
-    on a CPU (see `workers.run_workers`), the costliest run first; in this process on a GPU or with workers=1."""
+    on a CPU (see `workers.run_workers`), the costliest run first; in this process on a GPU or with workers=1.
+    seeds: as in `book_runs` (default: the profile's)."""
     if cache_dir is False:
         raise ValueError("prefill_book fills the run cache for the chapters: cache_dir=False would train runs that "
                          "nothing reads; pass a folder, or None for $GANAD_RUNS")
     t0 = time.perf_counter()
     p, device = get_profile(profile), pick_device(device)
-    splits = {spec: spec.split(p, root) for spec in book_runs(p, root)}
+    splits = {spec: spec.split(p, root) for spec in book_runs(p, root, seeds)}
 
     def untrained(specs):
         return [spec for spec in specs if not GANAD.from_profile(

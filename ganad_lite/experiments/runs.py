@@ -25,7 +25,8 @@ from ..profiles import Profile, get_profile
 from ..scoring import Scores, Standardizer
 from .figures import figures
 from .protocol import HEADLINE, PRIMARY, QUANTILE, THESIS, check_experiment
-from .variants import PIXEL_MAPS, SELECTED, SELECTED_SMALL, VARIANTS, score_all, select_variant
+from .variants import (CANDIDATES, ENSEMBLE, PIXEL_MAPS, SELECTED, SELECTED_SMALL, VARIANTS, ensemble_scores,
+                       score_all, select_variant)
 from .results import jsonable, scrub_paths
 from .search import search_metrics
 from .tables import results_table, variants_table
@@ -122,6 +123,8 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
     metrics[SELECTED] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
     chosen, on_defects = select_variant(det, split.val, seed, planted=small_defect_validation_set)
     metrics[SELECTED_SMALL] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
+    metrics[ENSEMBLE] = {**evaluate(labels, *ensemble_scores(test, normal), QUANTILE), "encoder": "berg+izif",
+                         "members": list(CANDIDATES)}
     metrics.update(search_metrics(det, split, profile.search_steps, profile.search_restarts, seed))
     pca = PCABaseline(seed=seed).fit(split.train)
     pca_test, pca_maps = pca.reconstruction_error(split.test)
@@ -185,9 +188,11 @@ class ExperimentResult:
                      "f1_optimistic": mean([m["best_test_threshold_optimistic"]["f1"] for m in primary]),
                      "f1_all_anomalous": mean([m["trivial_all_anomalous"]["f1"] for m in primary]),
                      "pca_auroc": mean([r.baseline["auroc"] for r in self.runs]),
-                     **{f"auroc_{v}": mean([r.metrics[v]["auroc"] for r in self.runs]) for v in VARIANTS}},
+                     **{f"auroc_{v}": mean([r.metrics[v]["auroc"] for r in self.runs]) for v in VARIANTS},
+                     f"auroc_{ENSEMBLE}": mean([r.metrics[ENSEMBLE]["auroc"] for r in self.runs])},
             "headline_by_seed": seed_means(self.runs, HEADLINE),
             "thesis_headline_by_seed": seed_means(self.runs, PRIMARY),
+            "ensemble_by_seed": seed_means(self.runs, ENSEMBLE),
             "thesis": THESIS[self.experiment],
             "runs": [r.summary() for r in self.runs],
         }

@@ -11,7 +11,7 @@ import numpy as np
 from ..metrics import auroc, decide
 from ..profiles import get_profile
 from .search import SEARCH_VARIANTS
-from .variants import SELECTED, SELECTED_SMALL
+from .variants import ENSEMBLE, SELECTED, SELECTED_SMALL, variant_label
 from .protocol import (PRIMARY, THESIS, THESIS_HARDWARE, THESIS_PROTOCOL, THESIS_WIDTH, VARIANTS,
                        thesis_operating_point)
 
@@ -167,21 +167,26 @@ def variants_table(summary: dict):
     have masks); for CIFAR-10 Berg et al.'s AUROC for that score. The last row is the primary score beyond the
     thesis, `selected` on synthetic defects (which candidate it picked is counted in its label), then the same
     rule on small planted defects where the runs have it (added after the test results were read: not fixed in
-    advance)."""
+    advance), and the mean of the candidates' z-scores (`ensemble`, added later too) where the runs have it."""
     import pandas as pd
 
     rows = {}
     runs = summary["runs"]
-    for v in [*VARIANTS, *SEARCH_VARIANTS, SELECTED, SELECTED_SMALL]:
+    for v in [*VARIANTS, *SEARCH_VARIANTS, SELECTED, SELECTED_SMALL, ENSEMBLE]:
         ms = [r["metrics"][v] for r in runs if v in r["metrics"]]
         if not ms:
             continue
         mean = lambda f: float(np.mean([f(m) for m in ms]))  # noqa: E731
         variant = VARIANTS.get(v) or SEARCH_VARIANTS.get(v)
-        label = variant.label if variant else _selected_label(runs, v)
+        if variant:
+            label, encoder = variant.label, variant.encoder
+        elif v == ENSEMBLE:
+            label, encoder = variant_label(v), ms[0]["encoder"]
+        else:
+            label, encoder = _selected_label(runs, v), "chosen"
         if v in SEARCH_VARIANTS:  # measured on part of the test set: say how much
             label += f" (on {_count_range([m['n_test'] for m in ms])} test images a run)"
-        row = {"encoder": variant.encoder if variant else "chosen",
+        row = {"encoder": encoder,
                "thesis": bool(variant and variant.thesis),
                "AUROC": mean(lambda m: m["auroc"]), "AP": mean(lambda m: m["average_precision"]),
                "F1 held-out": mean(lambda m: m["heldout_threshold"]["f1"]),

@@ -63,12 +63,15 @@ VARIANTS: dict[str, Variant] = {
 CANDIDATES = ("berg+izif", "ssim", "ssim_max", "gms", "gms_max")  # what `selected` chooses from
 SELECTED = "selected"
 SELECTED_SMALL = "selected_small"  # the same rule on defects.small_defect_validation_set: added later, see the chapters
+ENSEMBLE = "ensemble"  # the mean of the candidates' z-scores, no choice at all: added later, see the chapters
 ENCODERS = ("berg", "izif", "berg+izif")
 # the map each pixel-level metric reads, per variant that has one
 PIXEL_MAPS = {"residual": "residual", "ssim": "ssim", "ssim_max": "ssim", "gms": "gms", "gms_max": "gms"}
 
 
 def variant_label(name: str, selected_from: str | None = None) -> str:
+    if name == ENSEMBLE:
+        return "mean of the candidates' z-scores on held-out normals, a rule added after the test results were read"
     if name in (SELECTED, SELECTED_SMALL):
         what = "selected on synthetic defects" if name == SELECTED else "selected on small synthetic defects"
         return what + (f": {VARIANTS[selected_from].label}" if selected_from else "")
@@ -79,6 +82,26 @@ def score_all(detector, images, structural: bool = True, **kwargs) -> dict[str, 
     """Scores of `images` under every encoder the variants use (berg+izif with structural maps)."""
     return {e: cached_score_terms(detector, images, e, structural=structural and e == "berg+izif", **kwargs)
             for e in ENCODERS}
+
+
+def ensemble_scores(test: dict[str, Scores], normal: dict[str, Scores], members=CANDIDATES
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over `members` of each variant's image score, z-scored with the mean and standard deviation of
+    that score on the held-out normals: (T,) for the test Scores and (V,) for the held-out ones, per encoder in
+    `test` and `normal`. No label is read and nothing is chosen. A member that is constant on the held-out
+    normals has no scale and is left out."""
+    z_test, z_normal = [], []
+    for name in members:
+        v = VARIANTS[name]
+        t, n = (np.asarray(v.image_scores(s[v.encoder]), np.float64) for s in (test, normal))
+        mean, std = float(np.mean(n)), float(np.std(n))
+        if std > 0:
+            z_test.append((t - mean) / std)
+            z_normal.append((n - mean) / std)
+    if not z_test:
+        raise ValueError(f"every member of the ensemble {list(members)} is constant on the held-out normals: "
+                         "there is no scale to z-score with (too few held-out images, or an untrained model)")
+    return np.mean(z_test, 0), np.mean(z_normal, 0)
 
 
 def best_ties(values: dict[str, float]) -> list[str]:
