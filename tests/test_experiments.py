@@ -448,6 +448,14 @@ def test_gan_pca_note_names_the_rows_on_each_side():
     assert "the selected score (mean AUROC 0.750 against PCA's 0.868) is behind PCA on 2 of 3 row(s)" in note
     assert "PCA is ahead of both on 1 row(s) (digit 2); at least one GAN score beats it on 1 row(s) (digit 0)." in note
     assert "has no `selected` score" in ex.gan_pca_note(_summary([(0, 0.9, 0.7)]))
+    assert "z-scores" not in note  # these runs have no ensemble
+    summary = _beyond_summary(rows)
+    for r, ens in zip(summary["runs"], (0.95, 0.86, 0.7)):
+        r["metrics"][ENSEMBLE] = {"auroc": ens}
+    assert ex.gan_pca_note(summary).endswith(
+        "The mean of the candidates' z-scores (mean AUROC 0.837 against PCA's 0.868) is ahead of PCA on 1 of 3 "
+        "row(s) (digit 0), behind on 1 (digit 2) and within 0.01 on 1 (digit 1); it is a rule added after the test "
+        "results were read, not fixed in advance.")
 
 
 def test_selection_table_shows_what_the_choice_saw_and_the_test_result():
