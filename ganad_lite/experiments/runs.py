@@ -123,8 +123,8 @@ def run_one(split, experiment: str, profile: Profile, seed: int = 0, *, progress
     metrics[SELECTED] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
     chosen, on_defects = select_variant(det, split.val, seed, planted=small_defect_validation_set)
     metrics[SELECTED_SMALL] = {**metrics[chosen], "selected_from": chosen, "selection_auroc": on_defects}
-    metrics[ENSEMBLE] = {**evaluate(labels, *ensemble_scores(test, normal), QUANTILE), "encoder": "berg+izif",
-                         "members": list(CANDIDATES)}
+    metrics[ENSEMBLE] = {**evaluate(labels, *ensemble_scores(test, normal), QUANTILE), "members": list(CANDIDATES),
+                         "encoder": ", ".join(dict.fromkeys(VARIANTS[c].encoder for c in CANDIDATES))}
     metrics.update(search_metrics(det, split, profile.search_steps, profile.search_restarts, seed))
     pca = PCABaseline(seed=seed).fit(split.train)
     pca_test, pca_maps = pca.reconstruction_error(split.test)
