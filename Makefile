@@ -3,7 +3,9 @@
 #   make book                      build the book into _build/html (profile: GANAD_PROFILE, else by hardware;
 #                                  online, missing datasets are downloaded unless GANAD_DOWNLOAD=0); first
 #                                  `python -m ganad_lite prefill` trains every run the chapters read into the
-#                                  run cache ($GANAD_RUNS), costliest first, in worker processes on a CPU
+#                                  run cache ($GANAD_RUNS), costliest first, in worker processes on a CPU;
+#                                  then `jupyter-book build` with the chapters executed side by side
+#                                  (scripts/build_book.py; GANAD_BOOK_JOBS=1 for one at a time)
 #   make test                      unit tests, then every chapter with pytest --nbmake in the smoke profile
 #   GANAD_PROFILE=smoke make book  the quick build CI makes
 #   make figures                   regenerate docs/pipeline.png for the README (a cpu-profile run)
@@ -37,7 +39,7 @@ vendor: $(STAMP)
 # set in the environment would turn every figure into "<Figure size ...>", so it is unset here.
 book: vendor
 	$(BIN)/python -m ganad_lite prefill
-	env -u MPLBACKEND $(BIN)/jupyter-book build $(BOOK_FLAGS) .
+	env -u MPLBACKEND $(BIN)/python scripts/build_book.py $(BOOK_FLAGS) .
 	@echo "open _build/html/index.html"
 
 # pytest exits 5 when it collects no test: not a failure of the code under test.
