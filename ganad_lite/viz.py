@@ -10,7 +10,7 @@ They are checked by `ganad_lite.images`, which names what is wrong with a batch 
 """
 from __future__ import annotations
 
-import textwrap
+import re
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.textpath import TextPath
 from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
@@ -28,7 +29,10 @@ MAP_CMAP = "inferno"        # residual maps
 NORMAL_COLOR = "tab:blue"   # label 0
 ANOMALY_COLOR = "tab:red"   # label 1
 PAD = 2                     # pixels between tiles
-CAPTION_PT = 7              # font size of the captions under a reconstruction grid
+CAPTION_PT = 8              # font size of the captions under a reconstruction grid
+MIN_CAPTION_PT = 5.5        # a caption with a word too long for its column shrinks to this, no further
+TILE_IN = 0.8               # inches per column of a reconstruction grid, whatever the image size
+LABEL_IN = 1.2              # inches for the row labels left of a reconstruction grid
 
 
 def new_figure(figsize=(6.4, 4.8), **kwargs) -> Figure:
@@ -45,8 +49,31 @@ def _row(images: torch.Tensor, nrow: int, pad_value: float = 1.0) -> np.ndarray:
 
 
 def _map_row(maps: torch.Tensor, nrow: int) -> np.ndarray:
-    """Tile (N, H, W) maps -> (H', W') array (padding 0)."""
-    return make_grid(maps[:, None], nrow=nrow, padding=PAD, pad_value=0.0)[0].numpy()
+    """Tile (N, H, W) maps -> (H', W') array; the padding is NaN, which imshow leaves blank like an image row's."""
+    return make_grid(maps[:, None], nrow=nrow, padding=PAD, pad_value=float("nan"))[0].numpy()
+
+
+def _text_width_pt(text: str, size_pt: float) -> float:
+    """Width in points of one line of `text` drawn in matplotlib's default font at `size_pt`."""
+    return TextPath((0, 0), text, size=size_pt).get_extents().width
+
+
+def _wrap_caption(text: str, width_pt: float, size_pt: float) -> str:
+    """Break each line of `text` at spaces into lines no wider than `width_pt` at `size_pt`. A word wider than
+    that is broken after its underscores or hyphens (not inside $math$); what is still too wide stays whole
+    and the caller shrinks the font for it."""
+    lines: list[str] = []
+    for paragraph in str(text).split("\n"):
+        start = len(lines)
+        for word in paragraph.split():
+            too_wide = "$" not in word and _text_width_pt(word, size_pt) > width_pt
+            for j, piece in enumerate(re.findall(r"[^_-]*[_-]|[^_-]+", word) if too_wide else [word]):
+                sep = "" if j else " "  # the pieces of one word join without a space
+                if len(lines) > start and _text_width_pt(lines[-1] + sep + piece, size_pt) <= width_pt:
+                    lines[-1] += sep + piece
+                else:
+                    lines.append(piece)
+    return "\n".join(lines)
 
 
 def _clean(ax: Axes) -> None:
@@ -101,21 +128,25 @@ def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str 
         rows.append(("mask", mask_grid, {"cmap": "gray", "vmin": 0.0, "vmax": 1.0}))
         rows.append(("overlay", _row(x, k), {}))
     h, w = rows[0][1].shape[:2]
-    width = min(12.0, max(4.0, 0.02 * w + 1.4))
-    image_width = width - 1.2  # inches of the images, right of the row labels
-    if captions is not None:  # wrapped to their column's width (~0.55 em per character) so neighbours never meet
-        chars = max(6, int(72 * image_width / k / (0.55 * CAPTION_PT)))
-        captions = [textwrap.fill(str(c), chars, break_long_words=False) for c in list(captions)[:k]]
+    # a column is TILE_IN wide at any image size, so labels and captions keep their size beside the images
+    image_width = min(12.0 - LABEL_IN, TILE_IN * k)
+    caption_pt = CAPTION_PT
+    if captions is not None:  # wrapped to the column's width so neighbours never meet
+        column_pt = 72 * image_width / k * 0.9  # a little room between neighbours
+        captions = [_wrap_caption(c, column_pt, CAPTION_PT) for c in list(captions)[:k]]
+        widest = max(_text_width_pt(line, CAPTION_PT) for c in captions for line in c.split("\n"))
+        caption_pt = max(MIN_CAPTION_PT, min(CAPTION_PT, CAPTION_PT * column_pt / max(widest, 1e-9)))
     lines = max((c.count("\n") + 1 for c in captions or []), default=0)
-    fig = new_figure(figsize=(width, len(rows) * image_width * h / w * 1.1 + 0.3 + (0.35 if title else 0)
-                              + lines * CAPTION_PT * 1.3 / 72), layout="constrained")
+    fig = new_figure(figsize=(image_width + LABEL_IN, len(rows) * image_width * h / w * 1.1 + 0.3
+                              + (0.35 if title else 0) + lines * caption_pt * 1.3 / 72), layout="constrained")
     axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for ax, (name, grid, kw) in zip(axes, rows):
         ax.imshow(grid, interpolation="nearest", **kw)
         if name == "overlay":
-            ax.imshow(np.ma.masked_less_equal(map_grid, 0.0), cmap=MAP_CMAP, vmin=0.0, vmax=vmax, alpha=0.55,
+            # the whole map over the image, only the NaN padding left out (masking zeros left bright specks)
+            ax.imshow(np.ma.masked_invalid(map_grid), cmap=MAP_CMAP, vmin=0.0, vmax=vmax, alpha=0.55,
                       interpolation="nearest")
-            if mask_grid is not None and mask_grid.any():
+            if mask_grid is not None and np.nanmax(mask_grid) > 0:
                 ax.contour(mask_grid, levels=[0.5], colors="cyan", linewidths=1.0)
         _clean(ax)
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
@@ -123,7 +154,7 @@ def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str 
         tile = x.shape[-1] + PAD
         ax = axes[-1]
         ax.set_xticks([PAD + tile * i + x.shape[-1] / 2 for i in range(k)])
-        ax.set_xticklabels(captions, fontsize=CAPTION_PT)
+        ax.set_xticklabels(captions, fontsize=caption_pt)
         ax.tick_params(length=0)
     if title:
         fig.suptitle(title)

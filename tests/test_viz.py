@@ -63,6 +63,36 @@ def test_reconstruction_grid_with_masks_has_overlay_contour():
     assert [t.get_text() for t in overlay.get_xticklabels()] == ["a", "b", "c"]
 
 
+@pytest.mark.parametrize("size", [8, 28, 64, 256])
+def test_reconstruction_grid_keeps_text_size_and_captions_apart(size):
+    # the figure is as wide at any image size, so the page never shrinks its labels; captions never meet
+    x = torch.rand(8, 3, size, size)
+    captions = ["normal"] * 4 + ["anomaly\nbroken large", "anomaly\nbroken small", "anomaly\ncontamination",
+                                 "anomaly\nvery_long_defect_name_here"]
+    fig = viz.reconstruction_grid(x, x, torch.rand(8, size, size), captions=captions)
+    assert fig.get_size_inches()[0] == pytest.approx(viz.LABEL_IN + 8 * viz.TILE_IN)
+    fig.canvas.draw()
+    labels = fig.axes[-1].get_xticklabels()
+    assert labels[4].get_text() == "anomaly\nbroken large" and labels[0].get_fontsize() >= viz.MIN_CAPTION_PT
+    boxes = [t.get_window_extent() for t in labels]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
+    assert fig.axes[0].yaxis.label.get_fontsize() == 9
+
+
+def test_wrap_caption_breaks_at_spaces_and_keeps_line_breaks():
+    assert viz._wrap_caption("anomaly\nbroken large", 1000, 8) == "anomaly\nbroken large"
+    assert viz._wrap_caption("anomaly\nbroken large", 30, 8) == "anomaly\nbroken\nlarge"
+    assert viz._wrap_caption("contamination", 5, 8) == "contamination"  # a word wider than the column stays whole
+    assert viz._wrap_caption("very_long_name", 50, 8) == "very_long_\nname"  # ... unless it has underscores
+    assert viz._wrap_caption("$L_n$=0.5", 5, 8) == "$L_n$=0.5"  # never inside maths
+
+
+def test_reconstruction_grid_map_padding_is_blank():
+    fig = viz.reconstruction_grid(_images(2), _images(2), torch.rand(2, 8, 8))
+    grid = fig.axes[2].images[0].get_array()
+    assert np.ma.getmaskarray(grid)[0].all() and not np.ma.getmaskarray(grid)[2:10, 2:10].any()
+
+
 def test_reconstruction_grid_rejects_mismatch():
     with pytest.raises(ValueError, match="differ in number"):
         viz.reconstruction_grid(_images(3), _images(2), torch.rand(3, 8, 8))

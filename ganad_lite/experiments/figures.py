@@ -50,7 +50,9 @@ def _grid(run: OneClassResult, pick: np.ndarray, recon, maps, title: str):
 
     masks = None if run.split.test_masks is None else run.split.test_masks[pick]
     types = run.split.test_types
-    captions = [f"{'anom.' if run.labels[i] else 'normal'}" + (f" ({types[i]})" if types else "") for i in pick]
+    # "normal", or "anomaly" over its defect type or class ("broken_large" drawn as "broken large" so it wraps)
+    captions = ["anomaly" + (f"\n{types[i].replace('_', ' ')}" if types else "") if run.labels[i] else "normal"
+                for i in pick]
     return viz.reconstruction_grid(run.split.test[pick], recon[pick], maps[pick], masks=masks, captions=captions,
                                    title=title)
 
