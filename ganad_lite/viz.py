@@ -55,7 +55,7 @@ def _map_row(maps: torch.Tensor, nrow: int) -> np.ndarray:
 
 def _text_width_pt(text: str, size_pt: float) -> float:
     """Width in points of one line of `text` drawn in matplotlib's default font at `size_pt`."""
-    return TextPath((0, 0), text, size=size_pt).get_extents().width
+    return TextPath((0, 0), text, size=size_pt).get_extents().width if text.strip() else 0.0
 
 
 def _wrap_caption(text: str, width_pt: float, size_pt: float) -> str:

@@ -85,6 +85,8 @@ def test_wrap_caption_breaks_at_spaces_and_keeps_line_breaks():
     assert viz._wrap_caption("contamination", 5, 8) == "contamination"  # a word wider than the column stays whole
     assert viz._wrap_caption("very_long_name", 50, 8) == "very_long_\nname"  # ... unless it has underscores
     assert viz._wrap_caption("$L_n$=0.5", 5, 8) == "$L_n$=0.5"  # never inside maths
+    fig = viz.reconstruction_grid(_images(3), _images(3), torch.rand(3, 8, 8), captions=["", "a b", " "])
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["", "a b", ""]  # empty captions are fine
 
 
 def test_reconstruction_grid_map_padding_is_blank():
