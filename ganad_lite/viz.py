@@ -76,6 +76,14 @@ def _wrap_caption(text: str, width_pt: float, size_pt: float) -> str:
     return "\n".join(lines)
 
 
+def _fit_captions(captions: Sequence[str], column_pt: float) -> tuple[list[str], float]:
+    """Captions wrapped to a column `column_pt` points wide, and the font size (pt) at which the widest
+    line fits: CAPTION_PT, or smaller for a word too wide to wrap, but never below MIN_CAPTION_PT."""
+    wrapped = [_wrap_caption(c, column_pt, CAPTION_PT) for c in captions]
+    widest = max((_text_width_pt(line, CAPTION_PT) for c in wrapped for line in c.split("\n")), default=0.0)
+    return wrapped, max(MIN_CAPTION_PT, min(CAPTION_PT, CAPTION_PT * column_pt / max(widest, 1e-9)))
+
+
 def _clean(ax: Axes) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
@@ -131,11 +139,8 @@ def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str 
     # a column is TILE_IN wide at any image size, so labels and captions keep their size beside the images
     image_width = min(12.0 - LABEL_IN, TILE_IN * k)
     caption_pt = CAPTION_PT
-    if captions is not None:  # wrapped to the column's width so neighbours never meet
-        column_pt = 72 * image_width / k * 0.9  # a little room between neighbours
-        captions = [_wrap_caption(c, column_pt, CAPTION_PT) for c in list(captions)[:k]]
-        widest = max(_text_width_pt(line, CAPTION_PT) for c in captions for line in c.split("\n"))
-        caption_pt = max(MIN_CAPTION_PT, min(CAPTION_PT, CAPTION_PT * column_pt / max(widest, 1e-9)))
+    if captions is not None:
+        captions, caption_pt = _fit_captions(list(captions)[:k], 72 * image_width / k * 0.9)  # room between
     lines = max((c.count("\n") + 1 for c in captions or []), default=0)
     fig = new_figure(figsize=(image_width + LABEL_IN, len(rows) * image_width * h / w * 1.1 + 0.3
                               + (0.35 if title else 0) + lines * caption_pt * 1.3 / 72), layout="constrained")

@@ -72,7 +72,7 @@ def test_the_run_cache_key_leaves_out_only_drawing_and_prose():
     assert left_out and left_out <= PRESENTATION, left_out - PRESENTATION
     package = WORKFLOW.parents[2] / "ganad_lite"
     for name in left_out:
-        source = (package / name).read_text()  # a renamed module would otherwise be hashed again unnoticed
+        source = (package / name).read_text()  # a stale name fails here instead of leaving out nothing
         assert not CACHE_WRITES.search(source), f"{name} touches the run cache but is left out of its key"
 
 
