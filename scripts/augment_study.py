@@ -70,21 +70,23 @@ def main(argv=None) -> int:
     profile, seeds = get_profile(args.profile), [int(s) for s in args.seeds.split(",")]
     out = results_dir() / profile.name / "studies" / f"augment_mvtec_{args.category}_{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)  # checked before any training starts
-    t0, rows = time.perf_counter(), {}
+    t0, rows, trained_on = time.perf_counter(), {}, set()
     for seed in seeds:
         split = make_split("mvtec", (args.category, args.size), profile, seed=seed)
         for name, ops in SETTINGS.items():
             run = run_one(split, "mvtec", profile, seed, progress=False, monitor=False, overrides={"augment": ops})
             rows.setdefault(name, []).append(study_row(run))
+            trained_on.add((run.detector.train_hardware or hardware_info())["summary"])  # cached: what trained it
             if seed == seeds[0]:
                 save_samples(run, out.with_name(f"{out.stem}_samples_{name.replace('+', '-')}.png"))
             print(f"seed {seed}, augment {name}: validation AUROC {rows[name][-1]['validation_auroc']:.3f}, "
                   f"test AUROC {rows[name][-1]['test_auroc']:.3f}", flush=True)
     cfg = run.detector.config
     summary = {"study": "DiffAugment on a small MVTec AD set", "category": args.category, "size": args.size,
-               "profile": profile.as_dict(), "hardware": hardware_info(), "seeds": seeds,
+               "profile": profile.as_dict(), "hardware": hardware_info(), "trained_on": sorted(trained_on), "seeds": seeds,
                "n_train": len(split.train), "epochs": cfg.epochs,
                "generator_steps_per_epoch": generator_steps_per_epoch(len(split.train), cfg.batch_size, cfg.n_critic),
+               "planted": "small",  # defects.small_defect_validation_set: what chose
                "chosen_by": "mean validation AUROC (held-out normals + small planted synthetic defects); "
                             "a tie keeps the default, no augmentation",
                **choose(rows),

@@ -539,6 +539,16 @@ def test_augment_study_table_averages_seeds_and_names_the_choice(tmp_path):
     assert choose(better) == {"chosen": "translation+color", "tied": []}
     tie = {"none": [row], "translation+color": [{**row, "test_auroc": 0.95}]}
     assert choose(tie) == {"chosen": "none", "tied": ["none", "translation+color"]}  # a tie keeps the default
+    # judged on the small planted defects, with the large ones' figure recorded beside
+    small = {**study, "planted": "small", "rows": {k: [{**r, "validation_auroc_large_defects": 1.0} for r in v]
+                                                   for k, v in study["rows"].items()}}
+    table = ex.augment_study_table(small)
+    assert list(table.columns[:2]) == ["AUROC on small synthetic defects (chose)", "AUROC on large synthetic defects"]
+    assert table.iloc[0, 0] == pytest.approx(0.85)
+    from ganad_lite.experiments.display import choice_sentence
+    assert choice_sentence(small, "none").startswith("Chosen on the small synthetic defects: **none**")
+    (folder / "augment_mvtec_bottle_64.json").write_text(json.dumps(small))
+    assert "chosen on the small synthetic defects: `none`" in ex.studies_note(out_dir=tmp_path)
 
 
 def test_tie_note_counts_choices_tied_on_the_planted_defects():

@@ -224,9 +224,12 @@ def studies_note(profile: str = "cpu", out_dir=None) -> str:
     if augment.is_file():
         study = read(augment)
         table = augment_study_table(study)
-        chose = table["AUROC on synthetic defects (chose)"].to_dict()
+        chose = table[table.columns[0]].to_dict()  # what chose: the planted defects the study judged on
         test = ", ".join(f"{k} {v:.3f}" for k, v in table["test AUROC"].items())
-        lines.append(f"- **DiffAugment, MVTec AD bottle 64x64**: chosen on the synthetic defects: "
+        planted = "small synthetic defects" if study.get("planted") == "small" else "synthetic defects"
+        seeds = study.get("seeds", [0])
+        lines.append(f"- **DiffAugment, MVTec AD bottle 64x64** (seed{'s' if len(seeds) > 1 else ''} "
+                     f"{', '.join(map(str, seeds))}): chosen on the {planted}: "
                      f"{_choice(study, 'none', chose)}; test image AUROC, which chose nothing: {test}.")
     for size in (128, 256):
         path = folder / f"patch_mvtec_bottle_{size}.json"

@@ -159,7 +159,8 @@ def choice_sentence(study: dict, best_test: str, best_pixel: str | None = None, 
     if study.get("tied"):
         return (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
                 f"so the default stays: **{study['chosen']}** ({agree}).")
-    return f"Chosen on the synthetic defects: **{study['chosen']}** ({agree})."
+    planted = "small synthetic defects" if study.get("planted") == "small" else "synthetic defects"
+    return f"Chosen on the {planted}: **{study['chosen']}** ({agree})."
 
 
 OPTION_COLUMNS = {"validation_auroc": "AUROC on synthetic defects (chose)", "test_auroc": "test AUROC, selected",
@@ -204,12 +205,16 @@ def show_option_study(name: str, command: str, profile: str = "cpu", out_dir=Non
 
 def augment_study_table(study: dict):
     """One row per augmentation setting of a committed augmentation study: the mean over its seeds of the
-    selected score's AUROC on planted defects (what chose), then its test figures (recorded, choosing nothing)."""
+    chosen candidate's AUROC on planted defects (what chose; the first column), the same on the larger planted
+    defects where the study recorded it, then the test figures (recorded, choosing nothing)."""
     import pandas as pd
 
-    columns = {"validation_auroc": "AUROC on synthetic defects (chose)", "test_auroc": "test AUROC",
+    small = study.get("planted") == "small"
+    columns = {"validation_auroc": f"AUROC on {'small ' if small else ''}synthetic defects (chose)",
+               "validation_auroc_large_defects": "AUROC on large synthetic defects", "test_auroc": "test AUROC",
                "test_pixel_auroc_ssim": "test pixel AUROC (SSIM)", "test_au_pro_ssim": "test AU-PRO (SSIM)"}
-    rows = {name: {label: float(np.mean([r[key] for r in runs])) for key, label in columns.items()}
+    first = next(iter(study["rows"].values()))[0]
+    rows = {name: {label: float(np.mean([r[key] for r in runs])) for key, label in columns.items() if key in first}
             for name, runs in study["rows"].items()}
     df = pd.DataFrame.from_dict(rows, orient="index")
     seeds = study["seeds"]
@@ -228,7 +233,8 @@ def show_augment_study(category: str = "bottle", size: int = 64, profile: str = 
         return
     table = augment_study_table(study)
     best_test, best_pixel = table["test AUROC"].idxmax(), table["test pixel AUROC (SSIM)"].idxmax()
-    display(Markdown(f"**{profile} profile**, {study['hardware']['summary']}; {study['n_train']} training images, "
+    hardware = "trained on " + ", ".join(study["trained_on"]) if "trained_on" in study else study["hardware"]["summary"]
+    display(Markdown(f"**{profile} profile**, {hardware}; {study['n_train']} training images, "
                      f"{study['epochs']} epochs of {study['generator_steps_per_epoch']} generator step(s); "
                      f"written {study['date']} by `{study['command']}`."), style_table(table))
     display(Markdown(choice_sentence(study, best_test, best_pixel)))
