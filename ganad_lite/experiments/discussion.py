@@ -211,7 +211,7 @@ def _option_line(title: str, study: dict) -> str:
 def studies_note(profile: str = "cpu", out_dir=None) -> str:
     """One bullet per committed study of ways past the thesis (results/<profile>/studies), from its numbers:
     what the planted defects chose and what the test set says of every setting."""
-    from .display import PATCH_ROWS, augment_study_table, patch_study_table, studies_dir
+    from .display import PATCH_ROWS, augment_study_table, patch_study_table, planted_set, studies_dir
 
     folder, lines = studies_dir(profile, out_dir), []
     read = lambda path: json.loads(path.read_text())  # noqa: E731
@@ -226,10 +226,9 @@ def studies_note(profile: str = "cpu", out_dir=None) -> str:
         table = augment_study_table(study)
         chose = table[table.columns[0]].to_dict()  # what chose: the planted defects the study judged on
         test = ", ".join(f"{k} {v:.3f}" for k, v in table["test AUROC"].items())
-        planted = "small synthetic defects" if study.get("planted") == "small" else "synthetic defects"
         seeds = study.get("seeds", [0])
         lines.append(f"- **DiffAugment, MVTec AD bottle 64x64** (seed{'s' if len(seeds) > 1 else ''} "
-                     f"{', '.join(map(str, seeds))}): chosen on the {planted}: "
+                     f"{', '.join(map(str, seeds))}): chosen on the {planted_set(study)}: "
                      f"{_choice(study, 'none', chose)}; test image AUROC, which chose nothing: {test}.")
     for size in (128, 256):
         path = folder / f"patch_mvtec_bottle_{size}.json"

@@ -150,6 +150,11 @@ def committed_study(path: Path, what: str, command: str) -> dict | None:
     return json.loads(path.read_text())
 
 
+def planted_set(study: dict) -> str:
+    """The planted defects a committed study chose on, in words ("planted": "small" names the harder set)."""
+    return "small synthetic defects" if study.get("planted") == "small" else "synthetic defects"
+
+
 def choice_sentence(study: dict, best_test: str, best_pixel: str | None = None, what: str = "image AUROC") -> str:
     """What a study chose on the planted defects, and whether the test set (which chose nothing) agrees."""
     best_pixel = best_pixel or best_test
@@ -159,8 +164,7 @@ def choice_sentence(study: dict, best_test: str, best_pixel: str | None = None, 
     if study.get("tied"):
         return (f"The planted defects cannot tell {', '.join(study['tied'])} apart (the same AUROC on them), "
                 f"so the default stays: **{study['chosen']}** ({agree}).")
-    planted = "small synthetic defects" if study.get("planted") == "small" else "synthetic defects"
-    return f"Chosen on the {planted}: **{study['chosen']}** ({agree})."
+    return f"Chosen on the {planted_set(study)}: **{study['chosen']}** ({agree})."
 
 
 OPTION_COLUMNS = {"validation_auroc": "AUROC on synthetic defects (chose)", "test_auroc": "test AUROC, selected",
@@ -209,8 +213,7 @@ def augment_study_table(study: dict):
     defects where the study recorded it, then the test figures (recorded, choosing nothing)."""
     import pandas as pd
 
-    small = study.get("planted") == "small"
-    columns = {"validation_auroc": f"AUROC on {'small ' if small else ''}synthetic defects (chose)",
+    columns = {"validation_auroc": f"AUROC on {planted_set(study)} (chose)",
                "validation_auroc_large_defects": "AUROC on large synthetic defects", "test_auroc": "test AUROC",
                "test_pixel_auroc_ssim": "test pixel AUROC (SSIM)", "test_au_pro_ssim": "test AU-PRO (SSIM)"}
     first = next(iter(study["rows"].values()))[0]
