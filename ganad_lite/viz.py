@@ -1,4 +1,5 @@
-"""Figures for the book: image grids, reconstructions with residual maps, training curves, histograms, ROC.
+"""Figures for the book: image grids, reconstructions with residual maps, training curves, score histograms,
+ROC curves, AUROC against lambda, scores by group, and the whole pipeline for a few queries.
 
 Every function returns a matplotlib Figure (drawn on `ax.figure` when an `ax` is passed). Figures made here
 are detached from pyplot, so a notebook shows one exactly once: leave it as a cell's last expression or
@@ -53,6 +54,30 @@ def _map_row(maps: torch.Tensor, nrow: int) -> np.ndarray:
     return make_grid(maps[:, None], nrow=nrow, padding=PAD, pad_value=float("nan"))[0].numpy()
 
 
+def _clean(ax: Axes) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+# -- grids ---------------------------------------------------------------------------------------------
+def image_grid(images, nrow: int = 8, title: str | None = None, ax: Axes | None = None) -> Figure:
+    """Tile images (N, C, H, W) into a grid with `nrow` images per row (torchvision's make_grid)."""
+    x = as_image_tensor(images)
+    grid = _row(x, nrow)
+    if ax is None:
+        h, w = grid.shape[:2]
+        fig = new_figure(figsize=(min(12.0, 0.012 * w + 1), min(12.0, 0.012 * h + 0.6 + (0.3 if title else 0))))
+        ax = fig.add_subplot()
+    ax.imshow(grid, interpolation="nearest")
+    _clean(ax)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+# captions under a reconstruction grid: wrapped to their column by measured width
 def _text_width_pt(text: str, size_pt: float) -> float:
     """Width in points of one line of `text` drawn in matplotlib's default font at `size_pt`."""
     return TextPath((0, 0), text, size=size_pt).get_extents().width if text.strip() else 0.0
@@ -82,29 +107,6 @@ def _fit_captions(captions: Sequence[str], column_pt: float) -> tuple[list[str],
     wrapped = [_wrap_caption(c, column_pt, CAPTION_PT) for c in captions]
     widest = max((_text_width_pt(line, CAPTION_PT) for c in wrapped for line in c.split("\n")), default=0.0)
     return wrapped, max(MIN_CAPTION_PT, min(CAPTION_PT, CAPTION_PT * column_pt / max(widest, 1e-9)))
-
-
-def _clean(ax: Axes) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for s in ax.spines.values():
-        s.set_visible(False)
-
-
-# -- grids ---------------------------------------------------------------------------------------------
-def image_grid(images, nrow: int = 8, title: str | None = None, ax: Axes | None = None) -> Figure:
-    """Tile images (N, C, H, W) into a grid with `nrow` images per row (torchvision's make_grid)."""
-    x = as_image_tensor(images)
-    grid = _row(x, nrow)
-    if ax is None:
-        h, w = grid.shape[:2]
-        fig = new_figure(figsize=(min(12.0, 0.012 * w + 1), min(12.0, 0.012 * h + 0.6 + (0.3 if title else 0))))
-        ax = fig.add_subplot()
-    ax.imshow(grid, interpolation="nearest")
-    _clean(ax)
-    if title:
-        ax.set_title(title)
-    return ax.figure
 
 
 def reconstruction_grid(images, recon, maps, masks=None, n: int = 8, title: str | None = None,
@@ -305,6 +307,31 @@ def auroc_vs_weight(scores, labels, weights=None, ax: Axes | None = None, standa
     return ax.figure
 
 
+def score_by_group(scores, groups, threshold: float | None = None, normal_groups: Sequence[str] = (),
+                   ax: Axes | None = None, *, xlabel: str = "anomaly score $a$") -> Figure:
+    """Box plots of the scores (N,) per group (N names: the true digit, CIFAR-10 class or defect type), normal
+    groups first and in the normal colour, the others in the anomaly colour; `threshold` draws the decision line."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    g = np.asarray([str(v) for v in groups])
+    if g.shape != s.shape:
+        raise ValueError(f"scores and groups differ in length: {s.shape[0]} vs {g.shape[0]}")
+    normal = {str(n) for n in normal_groups}
+    names = sorted(set(g), key=lambda n: (n not in normal, n))
+    if ax is None:
+        ax = new_figure(figsize=(6, 0.35 * len(names) + 1.2), layout="constrained").add_subplot()
+    parts = ax.boxplot([s[g == n] for n in names], vert=False, patch_artist=True, showfliers=False, widths=0.6,
+                       medianprops={"color": "black"})
+    for box, n in zip(parts["boxes"], names):
+        box.set(facecolor=NORMAL_COLOR if n in normal else ANOMALY_COLOR, alpha=0.55)
+    ax.set_yticks(range(1, len(names) + 1), [f"{n} (n={(g == n).sum()})" for n in names], fontsize=8)
+    ax.invert_yaxis()
+    if threshold is not None:
+        ax.axvline(threshold, color="black", lw=1.2, ls="--", label=f"threshold {threshold:.4g}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(xlabel)
+    return ax.figure
+
+
 # -- the pipeline in one figure ------------------------------------------------------------------------
 def pipeline_figure(queries, recon, maps, scores, threshold: float, labels=None, title: str | None = None,
                     score_label: str = "$a = \\lambda L_n + (1-\\lambda) L_o$") -> Figure:
@@ -355,28 +382,3 @@ def pipeline_figure(queries, recon, maps, scores, threshold: float, labels=None,
     if title:
         fig.suptitle(title)
     return fig
-
-
-def score_by_group(scores, groups, threshold: float | None = None, normal_groups: Sequence[str] = (),
-                   ax: Axes | None = None, *, xlabel: str = "anomaly score $a$") -> Figure:
-    """Box plots of the scores (N,) per group (N names: the true digit, CIFAR-10 class or defect type), normal
-    groups first and in the normal colour, the others in the anomaly colour; `threshold` draws the decision line."""
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    g = np.asarray([str(v) for v in groups])
-    if g.shape != s.shape:
-        raise ValueError(f"scores and groups differ in length: {s.shape[0]} vs {g.shape[0]}")
-    normal = {str(n) for n in normal_groups}
-    names = sorted(set(g), key=lambda n: (n not in normal, n))
-    if ax is None:
-        ax = new_figure(figsize=(6, 0.35 * len(names) + 1.2), layout="constrained").add_subplot()
-    parts = ax.boxplot([s[g == n] for n in names], vert=False, patch_artist=True, showfliers=False, widths=0.6,
-                       medianprops={"color": "black"})
-    for box, n in zip(parts["boxes"], names):
-        box.set(facecolor=NORMAL_COLOR if n in normal else ANOMALY_COLOR, alpha=0.55)
-    ax.set_yticks(range(1, len(names) + 1), [f"{n} (n={(g == n).sum()})" for n in names], fontsize=8)
-    ax.invert_yaxis()
-    if threshold is not None:
-        ax.axvline(threshold, color="black", lw=1.2, ls="--", label=f"threshold {threshold:.4g}")
-        ax.legend(fontsize=8)
-    ax.set_xlabel(xlabel)
-    return ax.figure

@@ -224,7 +224,7 @@ def studies_note(profile: str = "cpu", out_dir=None) -> str:
     if augment.is_file():
         study = read(augment)
         table = augment_study_table(study)
-        chose = table[table.columns[0]].to_dict()  # what chose: the planted defects the study judged on
+        chose = table[f"AUROC on {planted_set(study)} (chose)"].to_dict()
         test = ", ".join(f"{k} {v:.3f}" for k, v in table["test AUROC"].items())
         seeds = study.get("seeds", [0])
         lines.append(f"- **DiffAugment, MVTec AD bottle 64x64** (seed{'s' if len(seeds) > 1 else ''} "
