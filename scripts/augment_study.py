@@ -83,7 +83,8 @@ def main(argv=None) -> int:
                   f"test AUROC {rows[name][-1]['test_auroc']:.3f}", flush=True)
     cfg = run.detector.config
     summary = {"study": "DiffAugment on a small MVTec AD set", "category": args.category, "size": args.size,
-               "profile": profile.as_dict(), "hardware": hardware_info(), "trained_on": sorted(trained_on), "seeds": seeds,
+               "profile": profile.as_dict(), "hardware": hardware_info(), "trained_on": sorted(trained_on),
+               "seeds": seeds,
                "n_train": len(split.train), "epochs": cfg.epochs,
                "generator_steps_per_epoch": generator_steps_per_epoch(len(split.train), cfg.batch_size, cfg.n_critic),
                "planted": "small",  # defects.small_defect_validation_set: what chose
